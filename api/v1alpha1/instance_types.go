@@ -1,0 +1,300 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// InstanceDesiredState is the power state a user asks for.
+// +kubebuilder:validation:Enum=running;stopped;terminated
+type InstanceDesiredState string
+
+const (
+	// DesiredStateRunning asks for a running guest (EC2 RunInstances, StartInstances).
+	DesiredStateRunning InstanceDesiredState = "running"
+	// DesiredStateStopped asks for a stopped guest that keeps its disks (StopInstances).
+	DesiredStateStopped InstanceDesiredState = "stopped"
+	// DesiredStateTerminated asks for the instance to be terminated
+	// (TerminateInstances): its VM is deleted and it stays visible as terminated for
+	// the operator's retention period, then it is removed. It cannot be undone.
+	DesiredStateTerminated InstanceDesiredState = "terminated"
+)
+
+// InstanceStateName is the EC2 state of an instance.
+// +kubebuilder:validation:Enum=pending;running;shutting-down;terminated;stopping;stopped
+type InstanceStateName string
+
+const (
+	// InstanceStatePending: the instance is being prepared to run (code 0).
+	InstanceStatePending InstanceStateName = "pending"
+	// InstanceStateRunning: the guest runs (code 16).
+	InstanceStateRunning InstanceStateName = "running"
+	// InstanceStateShuttingDown: the instance is being terminated (code 32).
+	InstanceStateShuttingDown InstanceStateName = "shutting-down"
+	// InstanceStateTerminated: the instance is gone but still listed (code 48).
+	InstanceStateTerminated InstanceStateName = "terminated"
+	// InstanceStateStopping: the guest is shutting down to stop (code 64).
+	InstanceStateStopping InstanceStateName = "stopping"
+	// InstanceStateStopped: the guest is off; its disks are kept (code 80).
+	InstanceStateStopped InstanceStateName = "stopped"
+)
+
+// Code is the EC2 state code of the state name.
+func (s InstanceStateName) Code() int32 {
+	switch s {
+	case InstanceStateRunning:
+		return 16
+	case InstanceStateShuttingDown:
+		return 32
+	case InstanceStateTerminated:
+		return 48
+	case InstanceStateStopping:
+		return 64
+	case InstanceStateStopped:
+		return 80
+	default:
+		return 0
+	}
+}
+
+// ShutdownBehavior is what happens when the guest shuts itself down.
+// +kubebuilder:validation:Enum=stop;terminate
+type ShutdownBehavior string
+
+const (
+	// ShutdownBehaviorStop stops the instance when the guest shuts down.
+	ShutdownBehaviorStop ShutdownBehavior = "stop"
+	// ShutdownBehaviorTerminate terminates the instance when the guest shuts down.
+	ShutdownBehaviorTerminate ShutdownBehavior = "terminate"
+)
+
+// Placement says where an instance runs.
+type Placement struct {
+	// availabilityZone is the zone to run in, one of those DescribeAvailabilityZones
+	// lists. Empty lets Koala choose.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	AvailabilityZone string `json:"availabilityZone,omitempty"`
+}
+
+// InstanceSpec is the desired state of an instance. Field names follow the EC2 API's
+// RunInstances members.
+//
+// +kubebuilder:validation:XValidation:rule="!(self.state == 'terminated' && self.disableApiTermination)",message="disableApiTermination is true: set it to false before terminating the instance"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.state) || oldSelf.state == self.state || !(self.state == 'stopped' && self.disableApiStop)",message="disableApiStop is true: set it to false before stopping the instance"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.instanceType) || self.instanceType == oldSelf.instanceType || (self.state == 'stopped' && oldSelf.state == 'stopped')",message="instanceType can only be changed while the instance is stopped"
+// +kubebuilder:validation:XValidation:rule="(has(self.userData) ? self.userData : ”) == (has(oldSelf.userData) ? oldSelf.userData : ”) || (self.state == 'stopped' && oldSelf.state == 'stopped')",message="userData can only be changed while the instance is stopped"
+type InstanceSpec struct {
+	// imageId is the ID of the image (AMI, "ami-" and 17 hex digits) the root disk is
+	// cloned from. It cannot be changed.
+	// +required
+	// +kubebuilder:validation:Pattern=`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="imageId cannot be changed"
+	ImageID string `json:"imageId"`
+
+	// instanceType names the instance type, for example "t3.micro": one of the cluster's
+	// VirtualMachineClusterInstancetypes (`aws ec2 describe-instance-types` lists them).
+	// It can be changed only while the instance is stopped.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`
+	InstanceType string `json:"instanceType"`
+
+	// keyName names a KeyPair of the same account whose public key is installed in the
+	// guest for SSH. It cannot be changed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="keyName cannot be changed"
+	KeyName string `json:"keyName,omitempty"`
+
+	// userData is given to the guest through cloud-init, base64-encoded as in EC2, at
+	// most 16 KiB before encoding. It can be changed only while the instance is stopped.
+	// +optional
+	// +kubebuilder:validation:MaxLength=21848
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9+/]*={0,2}$`
+	UserData string `json:"userData,omitempty"`
+
+	// tags are the instance's EC2 tags.
+	// +optional
+	Tags Tags `json:"tags,omitempty"`
+
+	// state is the power state asked for: running (the default), stopped or terminated.
+	// A terminated instance cannot be started or stopped again.
+	// +optional
+	// +kubebuilder:default=running
+	// +kubebuilder:validation:XValidation:rule="oldSelf != 'terminated' || self == 'terminated'",message="a terminated instance cannot be started or stopped"
+	State InstanceDesiredState `json:"state,omitempty"`
+
+	// disableApiTermination, when true, refuses termination until it is set to false.
+	// +optional
+	DisableAPITermination bool `json:"disableApiTermination,omitempty"`
+
+	// disableApiStop, when true, refuses stopping until it is set to false.
+	// +optional
+	DisableAPIStop bool `json:"disableApiStop,omitempty"`
+
+	// instanceInitiatedShutdownBehavior says whether a shutdown from inside the guest
+	// stops (the default) or terminates the instance.
+	// +optional
+	// +kubebuilder:default=stop
+	InstanceInitiatedShutdownBehavior ShutdownBehavior `json:"instanceInitiatedShutdownBehavior,omitempty"`
+
+	// placement says where the instance runs. It cannot be changed.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="placement cannot be changed"
+	Placement Placement `json:"placement,omitempty"`
+
+	// clientToken is the idempotency token of the RunInstances call that created the
+	// instance, if any. It cannot be changed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="clientToken cannot be changed"
+	ClientToken string `json:"clientToken,omitempty"`
+}
+
+// InstanceStatus is the observed state of an instance.
+type InstanceStatus struct {
+	// instanceId is the EC2 ID ("i-" and 17 hex digits), stable for the instance's life.
+	// +optional
+	// +kubebuilder:validation:MaxLength=19
+	InstanceID string `json:"instanceId,omitempty"`
+
+	// reservationId is the ID ("r-" and 17 hex digits) of the launch request.
+	// +optional
+	// +kubebuilder:validation:MaxLength=19
+	ReservationID string `json:"reservationId,omitempty"`
+
+	// state is the EC2 state name.
+	// +optional
+	State InstanceStateName `json:"state,omitempty"`
+
+	// stateCode is the EC2 state code: 0 pending, 16 running, 32 shutting-down,
+	// 48 terminated, 64 stopping, 80 stopped.
+	// +optional
+	StateCode int32 `json:"stateCode,omitempty"`
+
+	// stateReason says why the instance is in its state, when that needs saying.
+	// +optional
+	StateReason *StateReason `json:"stateReason,omitempty"`
+
+	// stateTransitionReason is EC2's free-text reason of the last state change, e.g.
+	// "User initiated (2026-01-02 15:04:05 GMT)".
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	StateTransitionReason string `json:"stateTransitionReason,omitempty"`
+
+	// privateIpAddress is the guest's primary IPv4 address.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	PrivateIPAddress string `json:"privateIpAddress,omitempty"`
+
+	// nodeName is the node the guest runs on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	NodeName string `json:"nodeName,omitempty"`
+
+	// availabilityZone is the zone the instance is placed in.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	AvailabilityZone string `json:"availabilityZone,omitempty"`
+
+	// launchTime is when the instance was last started.
+	// +optional
+	LaunchTime *metav1.Time `json:"launchTime,omitempty"`
+
+	// terminatedAt is when the instance reached the terminated state; it is removed one
+	// retention period later.
+	// +optional
+	TerminatedAt *metav1.Time `json:"terminatedAt,omitempty"`
+
+	// lastRebootRequest is the value of the reboot annotation that the operator last
+	// carried out.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	LastRebootRequest string `json:"lastRebootRequest,omitempty"`
+
+	// observedGeneration is the spec generation the status was last computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready is True when the instance is in the state its spec asks for.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Reasons of an Instance's Ready condition.
+const (
+	// InstanceReasonPending: the VM is being created or the guest is starting.
+	InstanceReasonPending = "Pending"
+	// InstanceReasonRunning: the guest runs as asked.
+	InstanceReasonRunning = "Running"
+	// InstanceReasonStopping: the guest is shutting down.
+	InstanceReasonStopping = "Stopping"
+	// InstanceReasonStopped: the guest is stopped as asked.
+	InstanceReasonStopped = "Stopped"
+	// InstanceReasonShuttingDown: the instance is being terminated.
+	InstanceReasonShuttingDown = "ShuttingDown"
+	// InstanceReasonTerminated: the instance is terminated as asked.
+	InstanceReasonTerminated = "Terminated"
+	// InstanceReasonInstanceTypeNotFound: no VirtualMachineClusterInstancetype has the
+	// name in spec.instanceType.
+	InstanceReasonInstanceTypeNotFound = "InstanceTypeNotFound"
+	// InstanceReasonImageNotFound: no image the account can use has spec.imageId.
+	InstanceReasonImageNotFound = "ImageNotFound"
+	// InstanceReasonImageNotAvailable: the image exists but is not available yet.
+	InstanceReasonImageNotAvailable = "ImageNotAvailable"
+	// InstanceReasonKeyPairNotFound: the account has no key pair named spec.keyName.
+	InstanceReasonKeyPairNotFound = "KeyPairNotFound"
+)
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=koala,shortName=inst
+// +kubebuilder:printcolumn:name="ID",type=string,JSONPath=`.status.instanceId`
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.instanceType`
+// +kubebuilder:printcolumn:name="IP",type=string,JSONPath=`.status.privateIpAddress`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
+// +kubebuilder:printcolumn:name="Zone",type=string,JSONPath=`.status.availabilityZone`,priority=1
+// +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.imageId`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// Instance is an EC2 instance: a KubeVirt VirtualMachine whose root disk is cloned
+// from an image.
+type Instance struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state of the instance.
+	// +required
+	Spec InstanceSpec `json:"spec"`
+
+	// status is the observed state of the instance.
+	// +optional
+	Status InstanceStatus `json:"status,omitempty"`
+}
+
+// EC2ID is the instance's EC2 ID: the one in status once the operator has confirmed
+// it, else the one the EC2 endpoint asked for at creation, else "".
+func (in *Instance) EC2ID() string {
+	if in.Status.InstanceID != "" {
+		return in.Status.InstanceID
+	}
+	return in.Annotations[IDAnnotation]
+}
+
+// +kubebuilder:object:root=true
+
+// InstanceList is a list of instances.
+type InstanceList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Instance `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Instance{}, &InstanceList{})
+}
