@@ -28,6 +28,20 @@ fi
 mkdir -p "$out" "$work"
 say "building kube-apiserver ${KUBE_VERSION} and etcd ${ETCD_VERSION} from source (first time only: about 5 minutes on 2 cores; cached in ${out#$root/})"
 
+# progress turns `go build -v` output (one line per package compiled) into a line every
+# 10% on stderr; other lines (errors) are passed through. Packages already in Go's build
+# cache are not printed, so a partly cached build finishes early.
+progress() {
+  local name=$1 total=$2 n=0 step
+  step=$(( total / 10 )); [[ $step -gt 0 ]] || step=1
+  while IFS= read -r line; do
+    case "$line" in
+      *" "*|"#"*) printf '%s\n' "$line" >&2 ;;
+      *) n=$((n + 1)); if (( n % step == 0 )); then say "$name: $n/$total packages compiled ($(( 100 * n / total ))%)"; fi ;;
+    esac
+  done
+}
+
 # A throw-away module per binary, so that their dependency graphs never meet ours.
 build_apiserver() {
   local dir="$work/kube-apiserver"
@@ -54,8 +68,10 @@ import _ "k8s.io/kubernetes/cmd/kube-apiserver"
 GO
   say "kube-apiserver: resolving modules"
   (cd "$dir" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || GOFLAGS=-mod=mod go get "k8s.io/kubernetes/cmd/kube-apiserver@${KUBE_VERSION}" >&2)
-  say "kube-apiserver: compiling (the long part)"
-  (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${KUBE_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2)" -o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+  local total
+  total=$(cd "$dir" && GOFLAGS=-mod=mod go list -deps k8s.io/kubernetes/cmd/kube-apiserver | wc -l)
+  say "kube-apiserver: compiling ${total} packages (the long part)"
+  (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -v -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=${KUBE_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2)" -o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver 2>&1) | progress kube-apiserver "$total"
   mv "$out/kube-apiserver.tmp" "$out/kube-apiserver"
   say "kube-apiserver: done"
 }
@@ -84,8 +100,10 @@ func main() { etcdmain.Main(os.Args) }
 GO
   say "etcd: resolving modules"
   (cd "$dir" && GOFLAGS=-mod=mod go mod tidy >&2)
-  say "etcd: compiling"
-  (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/etcd.tmp" .)
+  local total
+  total=$(cd "$dir" && GOFLAGS=-mod=mod go list -deps . | wc -l)
+  say "etcd: compiling ${total} packages"
+  (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -v -trimpath -ldflags "-s -w" -o "$out/etcd.tmp" . 2>&1) | progress etcd "$total"
   mv "$out/etcd.tmp" "$out/etcd"
   say "etcd: done"
 }

@@ -79,10 +79,10 @@ type Placement struct {
 // InstanceSpec is the desired state of an instance. Field names follow the EC2 API's
 // RunInstances members.
 //
-// +kubebuilder:validation:XValidation:rule="!(self.state == 'terminated' && self.disableApiTermination)",message="disableApiTermination is true: set it to false before terminating the instance"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.state) || oldSelf.state == self.state || !(self.state == 'stopped' && self.disableApiStop)",message="disableApiStop is true: set it to false before stopping the instance"
+// +kubebuilder:validation:XValidation:rule="!(self.state == 'terminated' && has(self.disableApiTermination) && self.disableApiTermination)",message="disableApiTermination is true: set it to false before terminating the instance"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.state) || oldSelf.state == self.state || !(self.state == 'stopped' && has(self.disableApiStop) && self.disableApiStop)",message="disableApiStop is true: set it to false before stopping the instance"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.instanceType) || self.instanceType == oldSelf.instanceType || (self.state == 'stopped' && oldSelf.state == 'stopped')",message="instanceType can only be changed while the instance is stopped"
-// +kubebuilder:validation:XValidation:rule="(has(self.userData) ? self.userData : ”) == (has(oldSelf.userData) ? oldSelf.userData : ”) || (self.state == 'stopped' && oldSelf.state == 'stopped')",message="userData can only be changed while the instance is stopped"
+// +kubebuilder:validation:XValidation:rule="(has(self.userData) == has(oldSelf.userData) && (!has(self.userData) || self.userData == oldSelf.userData)) || (self.state == 'stopped' && oldSelf.state == 'stopped')",message="userData can only be changed while the instance is stopped"
 type InstanceSpec struct {
 	// imageId is the ID of the image (AMI, "ami-" and 17 hex digits) the root disk is
 	// cloned from. It cannot be changed.

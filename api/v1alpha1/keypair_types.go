@@ -139,3 +139,13 @@ type KeyPairList struct {
 func init() {
 	SchemeBuilder.Register(&KeyPair{}, &KeyPairList{})
 }
+
+// Precedes orders key pairs of one key name: of several (kubectl users can make them),
+// the oldest is the account's key of that name; the object name breaks ties of the
+// one-second creation timestamps.
+func (in *KeyPair) Precedes(other *KeyPair) bool {
+	if !in.CreationTimestamp.Equal(&other.CreationTimestamp) {
+		return in.CreationTimestamp.Before(&other.CreationTimestamp)
+	}
+	return in.Name < other.Name
+}

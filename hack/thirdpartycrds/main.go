@@ -1,7 +1,8 @@
 // Command thirdpartycrds turns the CRDs that controller-gen writes from the KubeVirt and
 // CDI API modules into the ones the local stack and the tests install: it keeps the
-// kinds Koala and the simulator use and enables the status subresource, as KubeVirt's
-// virt-operator and CDI's operator do on a real cluster (controller-gen cannot know it).
+// kinds Koala and the simulator use, enables the status subresource as KubeVirt's
+// virt-operator and CDI's operator do on a real cluster, and makes cluster-scoped the
+// kinds that are (controller-gen cannot know either).
 package main
 
 import (
@@ -23,6 +24,12 @@ var wanted = []string{
 	"instancetype.kubevirt.io_virtualmachineinstancetypes.yaml",
 	"cdi.kubevirt.io_datavolumes.yaml",
 	"cdi.kubevirt.io_datasources.yaml",
+}
+
+// clusterScoped are the kinds whose Go types say so only with client-gen's
+// +genclient:nonNamespaced marker, which controller-gen does not read.
+var clusterScoped = map[string]bool{
+	"virtualmachineclusterinstancetypes.instancetype.kubevirt.io": true,
 }
 
 func main() {
@@ -54,6 +61,9 @@ func run(in, out string) error {
 		if err := yaml.UnmarshalStrict(raw, &crd); err != nil {
 			return fmt.Errorf("parsing %s: %w", name, err)
 		}
+		if clusterScoped[crd.Name] {
+			crd.Spec.Scope = apiextensionsv1.ClusterScoped
+		}
 		for i := range crd.Spec.Versions {
 			crd.Spec.Versions[i].Subresources = &apiextensionsv1.CustomResourceSubresources{
 				Status: &apiextensionsv1.CustomResourceSubresourceStatus{},
@@ -62,7 +72,7 @@ func run(in, out string) error {
 		if crd.Annotations == nil {
 			crd.Annotations = map[string]string{}
 		}
-		crd.Annotations["koala.dev/generated-from"] = "Go API module types by controller-gen; status subresource added by hack/thirdpartycrds"
+		crd.Annotations["koala.dev/generated-from"] = "Go API module types by controller-gen; status subresource (and cluster scope where KubeVirt has it) added by hack/thirdpartycrds"
 		// Status is server-side state; a manifest should not carry it.
 		crd.Status = apiextensionsv1.CustomResourceDefinitionStatus{}
 		data, err := yaml.Marshal(&crd)

@@ -1,0 +1,486 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/internal/ids"
+	"github.com/koala-dev/koala/internal/index"
+	"github.com/koala-dev/koala/internal/zones"
+)
+
+// InstanceFinalizer lets the operator delete an instance's VirtualMachine (and wait
+// for it to be gone) before the Instance disappears.
+const InstanceFinalizer = "cloud.koala.dev/instance"
+
+// InstanceReconciler turns Instances into KubeVirt VirtualMachines and reports their
+// state in EC2's terms.
+type InstanceReconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+	// Region names the region; it gives the default zone when nodes carry no zone label.
+	Region string
+	// TerminatedRetention is how long a terminated instance stays visible (EC2: about an
+	// hour) before the operator removes it.
+	TerminatedRetention time.Duration
+	// MaxConcurrentReconciles bounds parallel reconciles; 0 uses controller-runtime's 1.
+	MaxConcurrentReconciles int
+}
+
+// instanceScope is what one reconcile of one instance reads and decides.
+type instanceScope struct {
+	instance *koalav1.Instance
+	id       string
+	vm       *kubevirtv1.VirtualMachine
+	vmi      *kubevirtv1.VirtualMachineInstance
+	blocked  *metav1.Condition
+	nodeZone string
+}
+
+type instancePhase func(ctx context.Context, s *instanceScope) (ctrl.Result, error)
+
+// SetupWithManager registers the reconciler and what it watches.
+func (r *InstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&koalav1.Instance{}).
+		Owns(&kubevirtv1.VirtualMachine{}).
+		// The VMI belongs to the VM, not to the instance; its labels name the instance.
+		Watches(&kubevirtv1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(instanceOfLabelled)).
+		Watches(&koalav1.Image{}, handler.EnqueueRequestsFromMapFunc(r.instancesUsingImage)).
+		Watches(&koalav1.KeyPair{}, handler.EnqueueRequestsFromMapFunc(r.instancesUsingKey)).
+		Watches(&instancetypev1beta1.VirtualMachineClusterInstancetype{}, handler.EnqueueRequestsFromMapFunc(r.instancesOfType)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Named("instance").
+		Complete(r)
+}
+
+func instanceOfLabelled(_ context.Context, obj client.Object) []reconcile.Request {
+	name := obj.GetLabels()[koalav1.InstanceNameLabel]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+}
+
+// pendingInstances maps objects to the instances that wait for them: only instances
+// without a VM can be blocked on an image, key or type.
+func (r *InstanceReconciler) pendingInstances(ctx context.Context, field, value string, opts ...client.ListOption) []reconcile.Request {
+	var list koalav1.InstanceList
+	if err := r.Client.List(ctx, &list, append(opts, client.MatchingFields{field: value})...); err != nil {
+		log.FromContext(ctx).Error(err, "listing instances to requeue", "field", field, "value", value)
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if st := list.Items[i].Status.State; st == "" || st == koalav1.InstanceStatePending {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
+}
+
+func (r *InstanceReconciler) instancesUsingImage(ctx context.Context, obj client.Object) []reconcile.Request {
+	img := obj.(*koalav1.Image)
+	if img.EC2ID() == "" {
+		return nil
+	}
+	if img.Spec.Public {
+		return r.pendingInstances(ctx, index.ImageID, img.EC2ID())
+	}
+	return r.pendingInstances(ctx, index.ImageID, img.EC2ID(), client.InNamespace(img.Namespace))
+}
+
+func (r *InstanceReconciler) instancesUsingKey(ctx context.Context, obj client.Object) []reconcile.Request {
+	kp := obj.(*koalav1.KeyPair)
+	return r.pendingInstances(ctx, index.KeyName, kp.KeyName(), client.InNamespace(kp.Namespace))
+}
+
+func (r *InstanceReconciler) instancesOfType(ctx context.Context, obj client.Object) []reconcile.Request {
+	return r.pendingInstances(ctx, index.InstanceType, obj.GetName())
+}
+
+// +kubebuilder:rbac:groups=cloud.koala.dev,resources=instances,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=cloud.koala.dev,resources=instances/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=cloud.koala.dev,resources=instances/finalizers,verbs=update
+// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachines,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachineinstances,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=instancetype.kubevirt.io,resources=virtualmachineclusterinstancetypes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one instance's VirtualMachine in line with its spec and reports
+// what KubeVirt observes in its status.
+func (r *InstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	inst := &koalav1.Instance{}
+	if err := r.Client.Get(ctx, req.NamespacedName, inst); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+
+	if inst.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(inst, InstanceFinalizer) {
+		base := inst.DeepCopy()
+		controllerutil.AddFinalizer(inst, InstanceFinalizer)
+		if err := r.Client.Patch(ctx, inst, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
+	}
+
+	s := &instanceScope{instance: inst}
+	statusBase := inst.DeepCopy()
+	defer func() {
+		if err := r.patchStatus(ctx, statusBase, s, retErr); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
+	phases := []instancePhase{r.reconcileIdentity, r.observe}
+	if !inst.DeletionTimestamp.IsZero() {
+		phases = append(phases, r.reconcileDelete)
+	} else if inst.Spec.State == koalav1.DesiredStateTerminated {
+		phases = append(phases, r.reconcileTermination)
+	} else {
+		phases = append(phases, r.reconcileVM, r.reconcileReboot)
+	}
+	for _, phase := range phases {
+		res, err := phase(ctx, s)
+		if err != nil || !res.IsZero() {
+			return res, err
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// patchStatus computes the status from what the phases observed and writes it if it
+// changed. observedGeneration moves only when the reconcile succeeded.
+func (r *InstanceReconciler) patchStatus(ctx context.Context, base *koalav1.Instance, s *instanceScope, reconcileErr error) error {
+	inst := s.instance
+	if s.id == "" {
+		return nil // nothing known yet
+	}
+	previous := inst.Status.State
+	setInstanceStatus(&inst.Status, instanceObservation{
+		desired:     inst.Spec.State,
+		deleting:    !inst.DeletionTimestamp.IsZero(),
+		vm:          s.vm,
+		vmi:         s.vmi,
+		blocked:     s.blocked,
+		nodeZone:    s.nodeZone,
+		defaultZone: r.defaultZone(inst),
+		now:         r.Clock.Now(),
+	})
+	if reconcileErr == nil {
+		inst.Status.ObservedGeneration = inst.Generation
+	}
+	if equality.Semantic.DeepEqual(base.Status, inst.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, inst, client.MergeFrom(base)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("patching status: %w", err)
+	}
+	if inst.Status.State != previous && r.Recorder != nil {
+		r.Recorder.Eventf(inst, s.vm, corev1.EventTypeNormal, stateEventReason(inst.Status.State), "StateChange",
+			"Instance %s is %s", s.id, inst.Status.State)
+	}
+	return nil
+}
+
+func stateEventReason(s koalav1.InstanceStateName) string {
+	switch s {
+	case koalav1.InstanceStatePending:
+		return "Pending"
+	case koalav1.InstanceStateRunning:
+		return "Running"
+	case koalav1.InstanceStateStopping:
+		return "Stopping"
+	case koalav1.InstanceStateStopped:
+		return "Stopped"
+	case koalav1.InstanceStateShuttingDown:
+		return "ShuttingDown"
+	default:
+		return "Terminated"
+	}
+}
+
+func (r *InstanceReconciler) defaultZone(inst *koalav1.Instance) string {
+	if az := inst.Spec.Placement.AvailabilityZone; az != "" {
+		return az
+	}
+	return zones.Default(r.Region)
+}
+
+// reconcileIdentity settles the instance's EC2 ID and reservation ID.
+func (r *InstanceReconciler) reconcileIdentity(ctx context.Context, s *instanceScope) (ctrl.Result, error) {
+	inst := s.instance
+	if inst.Status.InstanceID != "" {
+		s.id = inst.Status.InstanceID
+		return ctrl.Result{}, nil
+	}
+	id, err := chooseID(ctx, r.Client, &koalav1.InstanceList{}, inst, ids.Instance, inst.Annotations[koalav1.IDAnnotation])
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	s.id = id
+	inst.Status.InstanceID = id
+	if rid := inst.Annotations[koalav1.ReservationIDAnnotation]; ids.Valid(ids.Reservation, rid) {
+		inst.Status.ReservationID = rid
+	} else {
+		inst.Status.ReservationID = ids.FromSeed(ids.Reservation, string(inst.UID))
+	}
+	return ctrl.Result{}, nil
+}
+
+// observe reads the VM, its VMI and the node the guest runs on.
+func (r *InstanceReconciler) observe(ctx context.Context, s *instanceScope) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(s.instance)
+	vm := &kubevirtv1.VirtualMachine{}
+	switch err := r.Client.Get(ctx, key, vm); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return ctrl.Result{}, fmt.Errorf("getting VirtualMachine: %w", err)
+	case !metav1.IsControlledBy(vm, s.instance):
+		// A VM of the same name that is not ours (left over from an earlier instance
+		// of that name, or made by hand): never touch it.
+		s.blocked = &metav1.Condition{Reason: "VirtualMachineNameTaken", Message: fmt.Sprintf("A VirtualMachine named %s that this instance does not own exists", vm.Name)}
+		return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
+	default:
+		s.vm = vm
+	}
+	vmi := &kubevirtv1.VirtualMachineInstance{}
+	switch err := r.Client.Get(ctx, key, vmi); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return ctrl.Result{}, fmt.Errorf("getting VirtualMachineInstance: %w", err)
+	default:
+		if s.vm != nil && metav1.IsControlledBy(vmi, s.vm) {
+			s.vmi = vmi
+		}
+	}
+	if s.vmi != nil && s.vmi.Status.NodeName != "" {
+		node := &metav1.PartialObjectMetadata{}
+		node.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Node"))
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: s.vmi.Status.NodeName}, node); err == nil {
+			s.nodeZone = node.Labels[zones.Label]
+		} else if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("getting node %s: %w", s.vmi.Status.NodeName, err)
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// reconcileVM creates the VM, or updates what may change on an existing one.
+func (r *InstanceReconciler) reconcileVM(ctx context.Context, s *instanceScope) (ctrl.Result, error) {
+	inst := s.instance
+	if s.blocked != nil {
+		return ctrl.Result{}, nil
+	}
+	if s.vm != nil {
+		if !s.vm.DeletionTimestamp.IsZero() {
+			return ctrl.Result{}, nil // being deleted; its removal requeues us
+		}
+		base := s.vm.DeepCopy()
+		changed, err := updateVM(s.vm, inst)
+		if err != nil || !changed {
+			return ctrl.Result{}, err
+		}
+		if err := r.Client.Patch(ctx, s.vm, client.MergeFrom(base)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("updating VirtualMachine: %w", err)
+		}
+		return ctrl.Result{}, nil
+	}
+
+	image, blocked, err := r.resolveImage(ctx, inst)
+	if err != nil || blocked != nil {
+		s.blocked = blocked
+		return ctrl.Result{}, err
+	}
+	if blocked, err := r.resolveInstanceType(ctx, inst); err != nil || blocked != nil {
+		s.blocked = blocked
+		return ctrl.Result{}, err
+	}
+	key, blocked, err := r.resolveKey(ctx, inst)
+	if err != nil || blocked != nil {
+		s.blocked = blocked
+		return ctrl.Result{}, err
+	}
+	vm, err := desiredVM(inst, s.id, image, key)
+	if err != nil {
+		s.blocked = &metav1.Condition{Reason: "InvalidUserData", Message: err.Error()}
+		return ctrl.Result{}, nil
+	}
+	if err := controllerutil.SetControllerReference(inst, vm, r.Client.Scheme()); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Client.Create(ctx, vm); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			// Our cache had not seen it yet; the VM's own event brings us back.
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("creating VirtualMachine: %w", err)
+	}
+	s.vm = vm
+	return ctrl.Result{}, nil
+}
+
+// resolveImage finds the image the instance boots from: one of its own account, or a
+// public one, and available.
+func (r *InstanceReconciler) resolveImage(ctx context.Context, inst *koalav1.Instance) (*koalav1.Image, *metav1.Condition, error) {
+	var list koalav1.ImageList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{index.EC2ID: inst.Spec.ImageID}); err != nil {
+		return nil, nil, fmt.Errorf("looking up image %s: %w", inst.Spec.ImageID, err)
+	}
+	for i := range list.Items {
+		img := &list.Items[i]
+		if img.Namespace != inst.Namespace && !img.Spec.Public {
+			continue
+		}
+		if img.Status.State != koalav1.ImageStateAvailable || img.Status.DataSourceName == "" {
+			return nil, &metav1.Condition{Reason: koalav1.InstanceReasonImageNotAvailable,
+				Message: fmt.Sprintf("Image %s is %s", inst.Spec.ImageID, orUnknown(string(img.Status.State)))}, nil
+		}
+		return img, nil, nil
+	}
+	return nil, &metav1.Condition{Reason: koalav1.InstanceReasonImageNotFound,
+		Message: fmt.Sprintf("The image %s does not exist or is not shared with this account", inst.Spec.ImageID)}, nil
+}
+
+func (r *InstanceReconciler) resolveInstanceType(ctx context.Context, inst *koalav1.Instance) (*metav1.Condition, error) {
+	it := &instancetypev1beta1.VirtualMachineClusterInstancetype{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: inst.Spec.InstanceType}, it); err != nil {
+		if apierrors.IsNotFound(err) {
+			return &metav1.Condition{Reason: koalav1.InstanceReasonInstanceTypeNotFound,
+				Message: fmt.Sprintf("The instance type %s does not exist: no VirtualMachineClusterInstancetype has that name", inst.Spec.InstanceType)}, nil
+		}
+		return nil, fmt.Errorf("getting instance type %s: %w", inst.Spec.InstanceType, err)
+	}
+	return nil, nil
+}
+
+func (r *InstanceReconciler) resolveKey(ctx context.Context, inst *koalav1.Instance) (string, *metav1.Condition, error) {
+	if inst.Spec.KeyName == "" {
+		return "", nil, nil
+	}
+	var list koalav1.KeyPairList
+	if err := r.Client.List(ctx, &list, client.InNamespace(inst.Namespace), client.MatchingFields{index.KeyName: inst.Spec.KeyName}); err != nil {
+		return "", nil, fmt.Errorf("looking up key pair %s: %w", inst.Spec.KeyName, err)
+	}
+	// Of several key pairs with the name, the oldest is the valid one (see the KeyPair
+	// reconciler).
+	var oldest *koalav1.KeyPair
+	for i := range list.Items {
+		kp := &list.Items[i]
+		if oldest == nil || kp.Precedes(oldest) {
+			oldest = kp
+		}
+	}
+	if oldest == nil {
+		return "", &metav1.Condition{Reason: koalav1.InstanceReasonKeyPairNotFound,
+			Message: fmt.Sprintf("The key pair '%s' does not exist", inst.Spec.KeyName)}, nil
+	}
+	return oldest.Spec.PublicKey, nil, nil
+}
+
+// reconcileReboot restarts the guest once for each new value of the reboot
+// annotation, by deleting its VMI: KubeVirt (runStrategy Always) starts a new one.
+func (r *InstanceReconciler) reconcileReboot(ctx context.Context, s *instanceScope) (ctrl.Result, error) {
+	inst := s.instance
+	want := inst.Annotations[koalav1.RebootRequestedAnnotation]
+	if want == "" || want == inst.Status.LastRebootRequest {
+		return ctrl.Result{}, nil
+	}
+	if inst.Spec.State == koalav1.DesiredStateRunning && s.vmi != nil && s.vmi.DeletionTimestamp == nil && s.vmi.Status.Phase == kubevirtv1.Running {
+		if err := r.Client.Delete(ctx, s.vmi, client.Preconditions{UID: &s.vmi.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("restarting the guest: %w", err)
+		}
+		if r.Recorder != nil {
+			r.Recorder.Eventf(inst, s.vmi, corev1.EventTypeNormal, "Rebooting", "Reboot", "Rebooting instance %s", s.id)
+		}
+	}
+	// A reboot asked of an instance that is not running is a no-op, as in EC2.
+	inst.Status.LastRebootRequest = want
+	return ctrl.Result{}, nil
+}
+
+// reconcileTermination deletes the VM of a terminated instance, then removes the
+// instance once the retention period has passed.
+func (r *InstanceReconciler) reconcileTermination(ctx context.Context, s *instanceScope) (ctrl.Result, error) {
+	if done, err := r.deleteVM(ctx, s); err != nil || !done {
+		return ctrl.Result{}, err
+	}
+	inst := s.instance
+	terminatedAt := r.Clock.Now()
+	if inst.Status.TerminatedAt != nil {
+		terminatedAt = inst.Status.TerminatedAt.Time
+	}
+	remaining := terminatedAt.Add(r.TerminatedRetention).Sub(r.Clock.Now())
+	if remaining > 0 {
+		return ctrl.Result{RequeueAfter: remaining}, nil
+	}
+	if err := r.Client.Delete(ctx, inst, client.Preconditions{UID: &inst.UID}); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("removing terminated instance: %w", err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// reconcileDelete cleans up before an Instance deleted with kubectl disappears: the VM
+// goes first, then the finalizer.
+func (r *InstanceReconciler) reconcileDelete(ctx context.Context, s *instanceScope) (ctrl.Result, error) {
+	if done, err := r.deleteVM(ctx, s); err != nil || !done {
+		return ctrl.Result{}, err
+	}
+	inst := s.instance
+	if !controllerutil.ContainsFinalizer(inst, InstanceFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	base := inst.DeepCopy()
+	controllerutil.RemoveFinalizer(inst, InstanceFinalizer)
+	if err := r.Client.Patch(ctx, inst, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	// Nothing left to report on: the object is going away.
+	s.id = ""
+	return ctrl.Result{}, nil
+}
+
+// deleteVM deletes the instance's VM and reports whether it (and its VMI) are gone.
+// The VM's own deletion event requeues the instance.
+func (r *InstanceReconciler) deleteVM(ctx context.Context, s *instanceScope) (bool, error) {
+	if s.vm == nil {
+		return s.vmi == nil, nil
+	}
+	if s.vm.DeletionTimestamp.IsZero() {
+		if err := r.Client.Delete(ctx, s.vm, client.Preconditions{UID: &s.vm.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("deleting VirtualMachine: %w", err)
+		}
+	}
+	return false, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "not ready"
+	}
+	return s
+}

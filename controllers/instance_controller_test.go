@@ -1,0 +1,425 @@
+package controllers_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1beta1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/internal/ids"
+	"github.com/koala-dev/koala/internal/testgen"
+)
+
+const timeout = 20 * time.Second
+
+// availableImage creates an image and waits until the operator reports it available.
+func availableImage(t *testing.T, g Gomega, ns string) *koalav1.Image {
+	t.Helper()
+	img := testgen.Image("img", ns)
+	g.Expect(k8s.Create(context.Background(), img)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(img), img)).To(Succeed())
+		g.Expect(img.Status.State).To(Equal(koalav1.ImageStateAvailable))
+	}, timeout).Should(Succeed())
+	return img
+}
+
+func get(g Gomega, obj client.Object) {
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+}
+
+// recordStates watches an instance and records every state its status passes through.
+func recordStates(t *testing.T, inst *koalav1.Instance) func() []koalav1.InstanceStateName {
+	t.Helper()
+	w, err := k8s.Watch(context.Background(), &koalav1.InstanceList{},
+		client.InNamespace(inst.Namespace), client.MatchingFields{"metadata.name": inst.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []koalav1.InstanceStateName
+	go func() {
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Added && ev.Type != watch.Modified {
+				continue
+			}
+			s := ev.Object.(*koalav1.Instance).Status.State
+			mu.Lock()
+			if s != "" && (len(seen) == 0 || seen[len(seen)-1] != s) {
+				seen = append(seen, s)
+			}
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(w.Stop)
+	return func() []koalav1.InstanceStateName {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]koalav1.InstanceStateName(nil), seen...)
+	}
+}
+
+func TestInstanceLaunchesThroughPendingToRunningWithTheVMsAddress(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	img := availableImage(t, g, ns)
+	inst := testgen.Instance("web", ns, img.Status.ImageID, testgen.WithTags(map[string]string{"Name": "web"}))
+	g.Expect(k8s.Create(context.Background(), inst)).To(Succeed())
+	states := recordStates(t, inst)
+
+	g.Eventually(func(g Gomega) {
+		get(g, inst)
+		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning))
+	}, timeout).Should(Succeed())
+
+	g.Expect(states()).To(Equal([]koalav1.InstanceStateName{koalav1.InstanceStatePending, koalav1.InstanceStateRunning}))
+	g.Expect(ids.Valid(ids.Instance, inst.Status.InstanceID)).To(BeTrue(), "instance ID %q", inst.Status.InstanceID)
+	g.Expect(ids.Valid(ids.Reservation, inst.Status.ReservationID)).To(BeTrue())
+	g.Expect(inst.Status.StateCode).To(Equal(int32(16)))
+	g.Expect(inst.Status.PrivateIPAddress).To(HavePrefix("10.244."))
+	g.Expect(inst.Status.NodeName).To(BeElementOf("node-a", "node-b"))
+	g.Expect(inst.Status.AvailabilityZone).To(BeElementOf("zone-a", "zone-b"))
+	g.Expect(inst.Status.LaunchTime).NotTo(BeNil())
+	g.Expect(inst.Finalizers).To(ContainElement("cloud.koala.dev/instance"))
+	g.Expect(meta(inst.Status.Conditions, koalav1.ReadyCondition)).To(Equal(metav1.ConditionTrue))
+
+	vm := &kubevirtv1.VirtualMachine{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), vm)).To(Succeed())
+	g.Expect(*vm.Spec.RunStrategy).To(Equal(kubevirtv1.RunStrategyAlways))
+	g.Expect(vm.Spec.Instancetype.Name).To(Equal("t3.micro"))
+	g.Expect(metav1.IsControlledBy(vm, inst)).To(BeTrue())
+	g.Expect(vm.Labels[koalav1.InstanceIDLabel]).To(Equal(inst.Status.InstanceID))
+	g.Expect(vm.Spec.DataVolumeTemplates).To(HaveLen(1))
+	g.Expect(vm.Spec.DataVolumeTemplates[0].Spec.SourceRef.Name).To(Equal(img.Status.DataSourceName))
+}
+
+func meta(conds []metav1.Condition, t string) metav1.ConditionStatus {
+	for _, c := range conds {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+func running(t *testing.T, g Gomega, ns string, opts ...testgen.InstanceOption) *koalav1.Instance {
+	t.Helper()
+	img := availableImage(t, g, ns)
+	inst := testgen.Instance("vm", ns, img.Status.ImageID, opts...)
+	g.Expect(k8s.Create(context.Background(), inst)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		get(g, inst)
+		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning))
+	}, timeout).Should(Succeed())
+	return inst
+}
+
+func setState(g Gomega, inst *koalav1.Instance, s koalav1.InstanceDesiredState) {
+	patch := client.MergeFrom(inst.DeepCopy())
+	inst.Spec.State = s
+	g.Expect(k8s.Patch(context.Background(), inst, patch)).To(Succeed())
+}
+
+func TestStoppingHaltsTheVMAndStartingRunsItAgain(t *testing.T) {
+	g := NewWithT(t)
+	inst := running(t, g, namespace(t))
+	ip := inst.Status.PrivateIPAddress
+	states := recordStates(t, inst)
+
+	setState(g, inst, koalav1.DesiredStateStopped)
+	g.Eventually(func(g Gomega) {
+		get(g, inst)
+		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateStopped))
+	}, timeout).Should(Succeed())
+	vm := &kubevirtv1.VirtualMachine{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), vm)).To(Succeed())
+	g.Expect(*vm.Spec.RunStrategy).To(Equal(kubevirtv1.RunStrategyHalted))
+	err := k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &kubevirtv1.VirtualMachineInstance{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the VMI of a stopped instance must be gone: %v", err)
+	g.Expect(inst.Status.PrivateIPAddress).To(Equal(ip), "a stopped instance keeps showing its address")
+	g.Expect(inst.Status.StateReason.Code).To(Equal("Client.UserInitiatedShutdown"))
+
+	setState(g, inst, koalav1.DesiredStateRunning)
+	g.Eventually(func(g Gomega) {
+		get(g, inst)
+		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning))
+	}, timeout).Should(Succeed())
+	g.Expect(states()).To(Equal([]koalav1.InstanceStateName{
+		koalav1.InstanceStateRunning, koalav1.InstanceStateStopping, koalav1.InstanceStateStopped,
+		koalav1.InstanceStatePending, koalav1.InstanceStateRunning,
+	}))
+}
+
+func TestRebootReplacesTheGuestWhileTheInstanceStaysRunning(t *testing.T) {
+	g := NewWithT(t)
+	inst := running(t, g, namespace(t))
+	vmi := &kubevirtv1.VirtualMachineInstance{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), vmi)).To(Succeed())
+	oldUID := vmi.UID
+	states := recordStates(t, inst)
+
+	patch := client.MergeFrom(inst.DeepCopy())
+	inst.Annotations = map[string]string{koalav1.RebootRequestedAnnotation: time.Now().Format(time.RFC3339Nano)}
+	g.Expect(k8s.Patch(context.Background(), inst, patch)).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), vmi)).To(Succeed())
+		g.Expect(vmi.UID).NotTo(Equal(oldUID))
+		g.Expect(vmi.Status.Phase).To(Equal(kubevirtv1.Running))
+		get(g, inst)
+		g.Expect(inst.Status.LastRebootRequest).To(Equal(inst.Annotations[koalav1.RebootRequestedAnnotation]))
+	}, timeout).Should(Succeed())
+	g.Consistently(func() []koalav1.InstanceStateName { return states() }, time.Second).
+		Should(Equal([]koalav1.InstanceStateName{koalav1.InstanceStateRunning}))
+}
+
+func TestTerminationDeletesTheVMKeepsTheInstanceForTheRetentionThenRemovesIt(t *testing.T) {
+	g := NewWithT(t)
+	inst := running(t, g, namespace(t))
+	states := recordStates(t, inst)
+	setState(g, inst, koalav1.DesiredStateTerminated)
+
+	g.Eventually(func(g Gomega) {
+		get(g, inst)
+		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateTerminated))
+	}, timeout).Should(Succeed())
+	g.Expect(inst.Status.TerminatedAt).NotTo(BeNil())
+	g.Expect(inst.Status.PrivateIPAddress).To(BeEmpty())
+	err := k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &kubevirtv1.VirtualMachine{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the VM of a terminated instance must be gone: %v", err)
+	g.Expect(states()).To(Equal([]koalav1.InstanceStateName{
+		koalav1.InstanceStateRunning, koalav1.InstanceStateShuttingDown, koalav1.InstanceStateTerminated,
+	}))
+
+	// Still listed as terminated for a while, then gone.
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), inst)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &koalav1.Instance{}))
+	}, retention+timeout).Should(BeTrue())
+	g.Expect(time.Since(inst.Status.TerminatedAt.Time)).To(BeNumerically(">=", retention-time.Second))
+}
+
+func TestDeletingAnInstanceWithKubectlRemovesItsVMAndDataVolumes(t *testing.T) {
+	g := NewWithT(t)
+	inst := running(t, g, namespace(t))
+	g.Expect(k8s.Delete(context.Background(), inst)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &koalav1.Instance{}))).To(BeTrue())
+		g.Expect(apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &kubevirtv1.VirtualMachine{}))).To(BeTrue())
+		g.Expect(apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &kubevirtv1.VirtualMachineInstance{}))).To(BeTrue())
+		var dvs cdiv1beta1.DataVolumeList
+		g.Expect(k8s.List(context.Background(), &dvs, client.InNamespace(inst.Namespace))).To(Succeed())
+		for _, dv := range dvs.Items {
+			g.Expect(dv.Name).NotTo(HavePrefix(inst.Name+"-"), "data volume %s outlived its instance", dv.Name)
+		}
+	}, timeout).Should(Succeed())
+}
+
+func TestAMissingInstanceTypeBlocksTheLaunchUntilTheTypeExists(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	img := availableImage(t, g, ns)
+	typeName := "x1." + strings.TrimPrefix(ns, "test-")
+	inst := testgen.Instance("vm", ns, img.Status.ImageID, testgen.WithType(typeName))
+	g.Expect(k8s.Create(context.Background(), inst)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		get(g, inst)
+		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStatePending))
+		c := readyCondition(inst)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(koalav1.InstanceReasonInstanceTypeNotFound))
+		g.Expect(c.Message).To(ContainSubstring(typeName))
+	}, timeout).Should(Succeed())
+	g.Expect(apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &kubevirtv1.VirtualMachine{}))).To(BeTrue())
+
+	g.Expect(k8s.Create(context.Background(), instancetype(typeName, 1, "1Gi"))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		get(g, inst)
+		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning))
+	}, timeout).Should(Succeed())
+}
+
+func readyCondition(inst *koalav1.Instance) *metav1.Condition {
+	for i := range inst.Status.Conditions {
+		if inst.Status.Conditions[i].Type == koalav1.ReadyCondition {
+			return &inst.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func TestTheKeyPairsPublicKeyAndTheUserDataReachTheGuestsCloudInit(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	img := availableImage(t, g, ns)
+	script := "#!/bin/sh\necho hello\n"
+	inst := testgen.Instance("vm", ns, img.Status.ImageID, testgen.WithKey("my key"),
+		testgen.WithUserData(base64.StdEncoding.EncodeToString([]byte(script))))
+	g.Expect(k8s.Create(context.Background(), inst)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		get(g, inst)
+		g.Expect(readyCondition(inst)).NotTo(BeNil())
+		g.Expect(readyCondition(inst).Reason).To(Equal(koalav1.InstanceReasonKeyPairNotFound))
+	}, timeout).Should(Succeed())
+
+	kp := testgen.KeyPair("mykey", ns, testgen.Ed25519Key)
+	kp.Spec.KeyName = "my key"
+	g.Expect(k8s.Create(context.Background(), kp)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		get(g, inst)
+		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning))
+	}, timeout).Should(Succeed())
+
+	vm := &kubevirtv1.VirtualMachine{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), vm)).To(Succeed())
+	var userData string
+	for _, v := range vm.Spec.Template.Spec.Volumes {
+		if v.CloudInitNoCloud != nil {
+			raw, err := base64.StdEncoding.DecodeString(v.CloudInitNoCloud.UserDataBase64)
+			g.Expect(err).NotTo(HaveOccurred())
+			userData = string(raw)
+		}
+	}
+	g.Expect(userData).To(ContainSubstring("ssh_authorized_keys"))
+	g.Expect(userData).To(ContainSubstring(strings.Fields(testgen.Ed25519Key)[1]))
+	g.Expect(userData).To(ContainSubstring(script))
+}
+
+func TestTheAPIServerRefusesChangesEC2Forbids(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	inst := running(t, g, ns)
+	cases := map[string]struct {
+		change func(*koalav1.Instance)
+		want   string
+	}{
+		"the instance type of a running instance": {func(i *koalav1.Instance) { i.Spec.InstanceType = "m5.large" }, "instanceType can only be changed while the instance is stopped"},
+		"the user data of a running instance":     {func(i *koalav1.Instance) { i.Spec.UserData = "aGk=" }, "userData can only be changed while the instance is stopped"},
+		"the image":                               {func(i *koalav1.Instance) { i.Spec.ImageID = "ami-00000000000000000" }, "imageId cannot be changed"},
+		"termination with disableApiTermination": {func(i *koalav1.Instance) {
+			i.Spec.DisableAPITermination = true
+			i.Spec.State = koalav1.DesiredStateTerminated
+		}, "disableApiTermination is true"},
+		"a state that does not exist": {func(i *koalav1.Instance) { i.Spec.State = "sleeping" }, "Unsupported value"},
+		"a malformed user data":       {func(i *koalav1.Instance) { i.Spec.UserData = "not base64!" }, "spec.userData"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			changed := inst.DeepCopy()
+			tc.change(changed)
+			err := k8s.Update(context.Background(), changed)
+			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "error %v", err)
+			g.Expect(err.Error()).To(ContainSubstring(tc.want))
+		})
+	}
+
+	t.Run("a malformed image ID at creation", func(t *testing.T) {
+		err := k8s.Create(context.Background(), testgen.Instance("bad", ns, "ami-XYZ"))
+		NewWithT(t).Expect(err).To(MatchError(ContainSubstring("spec.imageId")))
+	})
+
+	t.Run("starting a terminated instance", func(t *testing.T) {
+		g := NewWithT(t)
+		setState(g, inst, koalav1.DesiredStateTerminated)
+		again := inst.DeepCopy()
+		again.Spec.State = koalav1.DesiredStateRunning
+		err := k8s.Update(context.Background(), again)
+		g.Expect(err).To(MatchError(ContainSubstring("a terminated instance cannot be started or stopped")))
+	})
+}
+
+// TestAnOperatorRestartInTheMiddleOfALaunchLeavesNoDuplicateAndNoOrphan stops the
+// operator while 50 instances are being launched and starts a new one.
+func TestAnOperatorRestartInTheMiddleOfALaunchLeavesNoDuplicateAndNoOrphan(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	img := availableImage(t, g, ns)
+	const n = 50
+	for i := 0; i < n; i++ {
+		g.Expect(k8s.Create(context.Background(), testgen.Instance(fmt.Sprintf("vm-%02d", i), ns, img.Status.ImageID))).To(Succeed())
+	}
+	// Let the first operator get part of the way.
+	g.Eventually(func() int {
+		var vms kubevirtv1.VirtualMachineList
+		_ = k8s.List(context.Background(), &vms, client.InNamespace(ns))
+		return len(vms.Items)
+	}, timeout).Should(BeNumerically(">=", 5))
+	stopOperator()
+	var err error
+	stopOperator, err = startOperator(context.Background())
+	g.Expect(err).NotTo(HaveOccurred())
+
+	g.Eventually(func(g Gomega) {
+		var list koalav1.InstanceList
+		g.Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
+		for _, inst := range list.Items {
+			g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning), "instance %s", inst.Name)
+		}
+	}, 2*timeout).Should(Succeed())
+
+	var vms kubevirtv1.VirtualMachineList
+	g.Expect(k8s.List(context.Background(), &vms, client.InNamespace(ns))).To(Succeed())
+	g.Expect(vms.Items).To(HaveLen(n))
+	var list koalav1.InstanceList
+	g.Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
+	owners := map[string]bool{}
+	seenIDs := map[string]bool{}
+	for _, inst := range list.Items {
+		owners[string(inst.UID)] = true
+		g.Expect(seenIDs[inst.Status.InstanceID]).To(BeFalse(), "instance ID %s twice", inst.Status.InstanceID)
+		seenIDs[inst.Status.InstanceID] = true
+	}
+	for _, vm := range vms.Items {
+		ref := metav1.GetControllerOf(&vm)
+		g.Expect(ref).NotTo(BeNil(), "VM %s has no owner", vm.Name)
+		g.Expect(owners[string(ref.UID)]).To(BeTrue(), "VM %s is an orphan", vm.Name)
+	}
+}
+
+func TestKeyPairsGetAnIDAFingerprintAndDuplicatesAreReported(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	first := testgen.KeyPair("first", ns, testgen.Ed25519Key)
+	first.Spec.KeyName = "shared"
+	g.Expect(k8s.Create(context.Background(), first)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		get(g, first)
+		g.Expect(ids.Valid(ids.KeyPair, first.Status.KeyPairID)).To(BeTrue())
+		g.Expect(first.Status.KeyFingerprint).To(Equal("4YG0FkkYk9CFrf5yGjQFgpQwwLfHvVMH6O54+c77EcA"))
+		g.Expect(first.Status.KeyType).To(Equal(koalav1.KeyTypeED25519))
+	}, timeout).Should(Succeed())
+
+	time.Sleep(1100 * time.Millisecond) // creation timestamps have one-second precision
+	second := testgen.KeyPair("second", ns, testgen.Ed25519Key)
+	second.Spec.KeyName = "shared"
+	g.Expect(k8s.Create(context.Background(), second)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		get(g, second)
+		g.Expect(second.Status.Conditions).To(ContainElement(And(
+			HaveField("Type", koalav1.ReadyCondition),
+			HaveField("Status", metav1.ConditionFalse),
+			HaveField("Reason", koalav1.KeyPairReasonDuplicate))))
+		get(g, first)
+		g.Expect(meta(first.Status.Conditions, koalav1.ReadyCondition)).To(Equal(metav1.ConditionTrue))
+	}, timeout).Should(Succeed())
+
+	bad := testgen.KeyPair("bad", ns, "ssh-rsa AAAAnotakey")
+	g.Expect(k8s.Create(context.Background(), bad)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		get(g, bad)
+		g.Expect(bad.Status.Conditions).To(ContainElement(HaveField("Reason", koalav1.KeyPairReasonInvalidKey)))
+	}, timeout).Should(Succeed())
+}

@@ -1,0 +1,165 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+
+	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+)
+
+// instanceObservation is what the status of an instance is computed from.
+type instanceObservation struct {
+	desired  koalav1.InstanceDesiredState
+	deleting bool
+	vm       *kubevirtv1.VirtualMachine         // nil when absent
+	vmi      *kubevirtv1.VirtualMachineInstance // nil when absent
+	// blocked is why the VM cannot be created yet (image, type or key missing); nil when
+	// nothing blocks.
+	blocked *metav1.Condition
+	// nodeZone is the zone label of the node the guest runs on, if any.
+	nodeZone string
+	// defaultZone is where an instance shows as placed before it is scheduled.
+	defaultZone string
+	now         time.Time
+}
+
+// vmiEnded reports whether the guest has stopped for good (the VMI only waits to be
+// removed or replaced).
+func vmiEnded(vmi *kubevirtv1.VirtualMachineInstance) bool {
+	return vmi.Status.Phase == kubevirtv1.Succeeded || vmi.Status.Phase == kubevirtv1.Failed
+}
+
+// instanceState maps what KubeVirt reports to the EC2 state.
+func instanceState(prev koalav1.InstanceStateName, o instanceObservation) koalav1.InstanceStateName {
+	if o.deleting || o.desired == koalav1.DesiredStateTerminated {
+		if o.vm != nil || o.vmi != nil {
+			return koalav1.InstanceStateShuttingDown
+		}
+		return koalav1.InstanceStateTerminated
+	}
+	if o.desired == koalav1.DesiredStateStopped {
+		if o.vmi != nil && !vmiEnded(o.vmi) {
+			return koalav1.InstanceStateStopping
+		}
+		return koalav1.InstanceStateStopped
+	}
+	// Desired running.
+	switch {
+	case o.vm == nil:
+		return koalav1.InstanceStatePending
+	case prev == koalav1.InstanceStateRunning:
+		// Once running, an instance stays running until it is stopped or terminated: a
+		// reboot or a guest restart replaces the VMI, but EC2 shows such an instance as
+		// running (its health is DescribeInstanceStatus's business).
+		return koalav1.InstanceStateRunning
+	case o.vmi != nil && o.vmi.DeletionTimestamp == nil && o.vmi.Status.Phase == kubevirtv1.Running:
+		return koalav1.InstanceStateRunning
+	}
+	return koalav1.InstanceStatePending
+}
+
+// primaryIP is the guest's first IPv4 address that KubeVirt reports.
+func primaryIP(vmi *kubevirtv1.VirtualMachineInstance) string {
+	if vmi == nil {
+		return ""
+	}
+	for _, iface := range vmi.Status.Interfaces {
+		if iface.IP != "" {
+			return iface.IP
+		}
+	}
+	return ""
+}
+
+// userInitiated is EC2's state transition reason for a change the user asked for.
+func userInitiated(now time.Time) string {
+	return fmt.Sprintf("User initiated (%s GMT)", now.UTC().Format("2006-01-02 15:04:05"))
+}
+
+// setInstanceStatus computes the status of an instance from the observation, in place.
+// It is pure: the same observation and previous status give the same result.
+func setInstanceStatus(st *koalav1.InstanceStatus, o instanceObservation) {
+	prev := st.State
+	state := instanceState(prev, o)
+	st.State = state
+	st.StateCode = state.Code()
+
+	if state != prev {
+		switch state {
+		case koalav1.InstanceStatePending:
+			if prev == "" || prev == koalav1.InstanceStateStopped || prev == koalav1.InstanceStateStopping {
+				st.LaunchTime = &metav1.Time{Time: o.now}
+			}
+			st.StateReason = nil
+			st.StateTransitionReason = ""
+		case koalav1.InstanceStateStopping, koalav1.InstanceStateShuttingDown:
+			st.StateTransitionReason = userInitiated(o.now)
+			st.StateReason = &koalav1.StateReason{Code: "Client.UserInitiatedShutdown", Message: "Client.UserInitiatedShutdown: User initiated shutdown"}
+		case koalav1.InstanceStateTerminated:
+			st.TerminatedAt = &metav1.Time{Time: o.now}
+			if st.StateTransitionReason == "" {
+				st.StateTransitionReason = userInitiated(o.now)
+			}
+			st.StateReason = &koalav1.StateReason{Code: "Client.UserInitiatedShutdown", Message: "Client.UserInitiatedShutdown: User initiated shutdown"}
+		case koalav1.InstanceStateRunning:
+			st.StateReason = nil
+			st.StateTransitionReason = ""
+		}
+	}
+	if st.LaunchTime == nil {
+		st.LaunchTime = &metav1.Time{Time: o.now}
+	}
+
+	// Addresses and placement: the running guest's, kept while stopped (as EC2 keeps
+	// them), dropped at termination.
+	if ip := primaryIP(o.vmi); ip != "" && !o.vmi.IsFinal() {
+		st.PrivateIPAddress = ip
+	}
+	if o.vmi != nil && o.vmi.Status.NodeName != "" {
+		st.NodeName = o.vmi.Status.NodeName
+	} else if state != koalav1.InstanceStateRunning {
+		st.NodeName = ""
+	}
+	switch {
+	case o.nodeZone != "":
+		st.AvailabilityZone = o.nodeZone
+	case st.AvailabilityZone == "":
+		st.AvailabilityZone = o.defaultZone
+	}
+	if state == koalav1.InstanceStateTerminated {
+		st.PrivateIPAddress = ""
+		st.NodeName = ""
+	}
+
+	meta.SetStatusCondition(&st.Conditions, readyCondition(state, o))
+}
+
+// readyCondition is True when the instance is in the state its spec asks for.
+func readyCondition(state koalav1.InstanceStateName, o instanceObservation) metav1.Condition {
+	if o.blocked != nil && state == koalav1.InstanceStatePending {
+		c := *o.blocked
+		c.Type = koalav1.ReadyCondition
+		c.Status = metav1.ConditionFalse
+		return c
+	}
+	c := metav1.Condition{Type: koalav1.ReadyCondition, Status: metav1.ConditionFalse}
+	switch state {
+	case koalav1.InstanceStatePending:
+		c.Reason, c.Message = koalav1.InstanceReasonPending, "The instance is starting"
+	case koalav1.InstanceStateRunning:
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, koalav1.InstanceReasonRunning, "The instance is running"
+	case koalav1.InstanceStateStopping:
+		c.Reason, c.Message = koalav1.InstanceReasonStopping, "The guest is shutting down"
+	case koalav1.InstanceStateStopped:
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, koalav1.InstanceReasonStopped, "The instance is stopped"
+	case koalav1.InstanceStateShuttingDown:
+		c.Reason, c.Message = koalav1.InstanceReasonShuttingDown, "The instance is being terminated"
+	case koalav1.InstanceStateTerminated:
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, koalav1.InstanceReasonTerminated, "The instance is terminated"
+	}
+	return c
+}

@@ -1,0 +1,178 @@
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1beta1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+
+	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/internal/cloudinit"
+	"github.com/koala-dev/koala/internal/zones"
+)
+
+// Annotations Koala keeps on an instance's VirtualMachine.
+const (
+	// vmAuthorizedKeyAnnotation keeps the public key the VM was launched with, so the
+	// guest's cloud-init can be rebuilt (after a user-data change) even if the key pair
+	// has been deleted since, as EC2 keeps an instance's key.
+	vmAuthorizedKeyAnnotation = "cloud.koala.dev/ssh-authorized-key"
+	// vmUserDataHashAnnotation is a digest of the spec.userData the VM's cloud-init was
+	// built from, to notice a change without decoding the cloud-init volume.
+	vmUserDataHashAnnotation = "cloud.koala.dev/user-data-hash"
+)
+
+// Names of the disks and network of an instance's VM.
+const (
+	rootDiskName      = "rootdisk"
+	cloudInitDiskName = "cloudinitdisk"
+	podNetworkName    = "default"
+	// instancetypeKind is the kind of the cluster-wide KubeVirt instancetypes that
+	// make up the instance type catalog.
+	instancetypeKind = "VirtualMachineClusterInstancetype"
+)
+
+// rootDataVolumeName is the name of the DataVolume holding an instance's root disk.
+func rootDataVolumeName(inst *koalav1.Instance) string { return inst.Name + "-root" }
+
+// runStrategyFor maps the desired power state to KubeVirt's runStrategy. Always (not
+// RerunOnFailure) keeps the guest running across guest-initiated reboots.
+func runStrategyFor(s koalav1.InstanceDesiredState) kubevirtv1.VirtualMachineRunStrategy {
+	if s == koalav1.DesiredStateRunning {
+		return kubevirtv1.RunStrategyAlways
+	}
+	return kubevirtv1.RunStrategyHalted
+}
+
+func userDataHash(userData string) string {
+	sum := sha256.Sum256([]byte(userData))
+	return hex.EncodeToString(sum[:8])
+}
+
+// vmLabels are the labels Koala puts on the VM and its template, so that the
+// VirtualMachineInstance (and on a real cluster its virt-launcher pod) can be traced
+// back to the instance.
+func vmLabels(inst *koalav1.Instance, id string) map[string]string {
+	return map[string]string{
+		koalav1.InstanceIDLabel:   id,
+		koalav1.InstanceNameLabel: inst.Name,
+	}
+}
+
+// desiredVM builds the VirtualMachine of an instance: the instancetype from the
+// catalog, the root disk cloned from the image's DataSource, cloud-init with the user
+// data and the public key, and the pod network.
+func desiredVM(inst *koalav1.Instance, id string, image *koalav1.Image, authorizedKey string) (*kubevirtv1.VirtualMachine, error) {
+	userData, err := cloudinit.Build(inst.Spec.UserData, authorizedKey)
+	if err != nil {
+		return nil, fmt.Errorf("building cloud-init user data: %w", err)
+	}
+	size := image.Spec.RootVolumeSize
+	if size <= 0 {
+		size = 8
+	}
+	imageNamespace := image.Namespace
+	runStrategy := runStrategyFor(inst.Spec.State)
+	labels := vmLabels(inst, id)
+	annotations := map[string]string{vmUserDataHashAnnotation: userDataHash(inst.Spec.UserData)}
+	if authorizedKey != "" {
+		annotations[vmAuthorizedKeyAnnotation] = authorizedKey
+	}
+	var nodeSelector map[string]string
+	if az := inst.Spec.Placement.AvailabilityZone; az != "" {
+		nodeSelector = map[string]string{zones.Label: az}
+	}
+	vm := &kubevirtv1.VirtualMachine{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        inst.Name,
+			Namespace:   inst.Namespace,
+			Labels:      labels,
+			Annotations: annotations,
+		},
+		Spec: kubevirtv1.VirtualMachineSpec{
+			RunStrategy:  &runStrategy,
+			Instancetype: &kubevirtv1.InstancetypeMatcher{Kind: instancetypeKind, Name: inst.Spec.InstanceType},
+			DataVolumeTemplates: []kubevirtv1.DataVolumeTemplateSpec{{
+				ObjectMeta: metav1.ObjectMeta{Name: rootDataVolumeName(inst), Labels: labels},
+				Spec: cdiv1beta1.DataVolumeSpec{
+					SourceRef: &cdiv1beta1.DataVolumeSourceRef{
+						Kind:      cdiv1beta1.DataVolumeDataSource,
+						Namespace: &imageNamespace,
+						Name:      image.Status.DataSourceName,
+					},
+					Storage: &cdiv1beta1.StorageSpec{
+						Resources: corev1.VolumeResourceRequirements{
+							Requests: corev1.ResourceList{corev1.ResourceStorage: *resource.NewQuantity(int64(size)<<30, resource.BinarySI)},
+						},
+					},
+				},
+			}},
+			Template: &kubevirtv1.VirtualMachineInstanceTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: kubevirtv1.VirtualMachineInstanceSpec{
+					Hostname:     id,
+					NodeSelector: nodeSelector,
+					Domain: kubevirtv1.DomainSpec{
+						Devices: kubevirtv1.Devices{
+							Disks: []kubevirtv1.Disk{
+								{Name: rootDiskName, BootOrder: ptrTo(uint(1)), DiskDevice: kubevirtv1.DiskDevice{Disk: &kubevirtv1.DiskTarget{Bus: kubevirtv1.DiskBusVirtio}}},
+								{Name: cloudInitDiskName, DiskDevice: kubevirtv1.DiskDevice{Disk: &kubevirtv1.DiskTarget{Bus: kubevirtv1.DiskBusVirtio}}},
+							},
+							Interfaces: []kubevirtv1.Interface{{
+								Name:                   podNetworkName,
+								InterfaceBindingMethod: kubevirtv1.InterfaceBindingMethod{Masquerade: &kubevirtv1.InterfaceMasquerade{}},
+							}},
+						},
+					},
+					Networks: []kubevirtv1.Network{{Name: podNetworkName, NetworkSource: kubevirtv1.NetworkSource{Pod: &kubevirtv1.PodNetwork{}}}},
+					Volumes: []kubevirtv1.Volume{
+						{Name: rootDiskName, VolumeSource: kubevirtv1.VolumeSource{DataVolume: &kubevirtv1.DataVolumeSource{Name: rootDataVolumeName(inst)}}},
+						{Name: cloudInitDiskName, VolumeSource: kubevirtv1.VolumeSource{CloudInitNoCloud: &kubevirtv1.CloudInitNoCloudSource{UserDataBase64: userData}}},
+					},
+				},
+			},
+		},
+	}
+	return vm, nil
+}
+
+// updateVM applies to an existing VM what may change after launch: the power state,
+// the instance type (while stopped) and the user data (while stopped). It reports
+// whether anything changed.
+func updateVM(vm *kubevirtv1.VirtualMachine, inst *koalav1.Instance) (bool, error) {
+	changed := false
+	rs := runStrategyFor(inst.Spec.State)
+	if vm.Spec.RunStrategy == nil || *vm.Spec.RunStrategy != rs {
+		vm.Spec.RunStrategy = &rs
+		changed = true
+	}
+	if vm.Spec.Instancetype == nil || vm.Spec.Instancetype.Name != inst.Spec.InstanceType {
+		// The revision KubeVirt pinned belongs to the old type.
+		vm.Spec.Instancetype = &kubevirtv1.InstancetypeMatcher{Kind: instancetypeKind, Name: inst.Spec.InstanceType}
+		changed = true
+	}
+	if want := userDataHash(inst.Spec.UserData); vm.Annotations[vmUserDataHashAnnotation] != want && vm.Spec.Template != nil {
+		userData, err := cloudinit.Build(inst.Spec.UserData, vm.Annotations[vmAuthorizedKeyAnnotation])
+		if err != nil {
+			return false, fmt.Errorf("building cloud-init user data: %w", err)
+		}
+		for i := range vm.Spec.Template.Spec.Volumes {
+			if v := &vm.Spec.Template.Spec.Volumes[i]; v.Name == cloudInitDiskName && v.CloudInitNoCloud != nil {
+				v.CloudInitNoCloud.UserDataBase64 = userData
+			}
+		}
+		if vm.Annotations == nil {
+			vm.Annotations = map[string]string{}
+		}
+		vm.Annotations[vmUserDataHashAnnotation] = want
+		changed = true
+	}
+	return changed, nil
+}
+
+func ptrTo[T any](v T) *T { return &v }
