@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -201,7 +202,13 @@ func (r *InstanceReconciler) patchStatus(ctx context.Context, base *koalav1.Inst
 		return fmt.Errorf("patching status: %w", err)
 	}
 	if inst.Status.State != previous && r.Recorder != nil {
-		r.Recorder.Eventf(inst, s.vm, corev1.EventTypeNormal, stateEventReason(inst.Status.State), "StateChange",
+		// The VM is the related object while it exists; a nil *VirtualMachine must not
+		// reach the recorder as a non-nil interface.
+		var related runtime.Object
+		if s.vm != nil {
+			related = s.vm
+		}
+		r.Recorder.Eventf(inst, related, corev1.EventTypeNormal, stateEventReason(inst.Status.State), "StateChange",
 			"Instance %s is %s", s.id, inst.Status.State)
 	}
 	return nil

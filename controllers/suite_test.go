@@ -95,8 +95,6 @@ func startManager(ctx context.Context, cfg *rest.Config, name string, setup func
 		Scheme:  env.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Logger:  logr.Discard(),
-		// Several operators run one after the other in one process; their
-		// controllers' names must not collide in controller-runtime's registry.
 		Controller: ctrlConfig(),
 	})
 	if err != nil {
@@ -120,7 +118,10 @@ func namespace(t *testing.T) string {
 	return ns.Name
 }
 
+// ctrlConfig lets operators run one after the other in one process (their controllers'
+// names would collide in controller-runtime's registry) and lets a panic in a
+// reconciler fail the suite instead of being logged and retried.
 func ctrlConfig() config.Controller {
-	skip := true
-	return config.Controller{SkipNameValidation: &skip}
+	skip, recoverPanic := true, false
+	return config.Controller{SkipNameValidation: &skip, RecoverPanic: &recoverPanic}
 }

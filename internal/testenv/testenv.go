@@ -1,6 +1,6 @@
 // Package testenv starts a real kube-apiserver and etcd (built from source by
-// hack/build-controlplane.sh) with Koala's CRDs and those of KubeVirt and CDI installed,
-// for integration tests and for the local stack.
+// hack/build-controlplane.sh) with Koala's CRDs and those of KubeVirt and CDI installed
+// (embedded by package config), for integration tests and for the local stack.
 package testenv
 
 import (
@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/koala-dev/koala/config"
 	"github.com/koala-dev/koala/internal/scheme"
 )
 
@@ -70,10 +71,6 @@ func BinaryAssets() (string, error) {
 	return assetsDir, assetsErr
 }
 
-// CRDDirs are the CRD directories, relative to the repository root, that every
-// environment installs.
-var CRDDirs = []string{"config/crd/bases", "config/crd/thirdparty"}
-
 // Environment is a running API server.
 type Environment struct {
 	env    *envtest.Environment
@@ -91,23 +88,18 @@ type Options struct {
 
 // Start runs etcd and kube-apiserver and installs the CRDs.
 func Start(opts Options) (*Environment, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return nil, err
-	}
 	assets, err := BinaryAssets()
 	if err != nil {
 		return nil, err
 	}
 	s := scheme.New()
-	dirs := make([]string, len(CRDDirs))
-	for i, d := range CRDDirs {
-		dirs[i] = filepath.Join(root, d)
+	crds, err := config.CRDs()
+	if err != nil {
+		return nil, err
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     dirs,
-		ErrorIfCRDPathMissing: true,
+		CRDs:                  crds,
 		Scheme:                s,
 	}
 	if opts.DataDir != "" {

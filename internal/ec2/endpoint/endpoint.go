@@ -1,0 +1,89 @@
+// Package endpoint assembles the EC2 endpoint: the store, every action group, and the
+// HTTP server that dispatches to them. cmd/koala-ec2 and the local stack build it here.
+package endpoint
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
+
+	"github.com/koala-dev/koala/internal/ec2/handlers/images"
+	"github.com/koala-dev/koala/internal/ec2/handlers/instances"
+	"github.com/koala-dev/koala/internal/ec2/handlers/instancetypes"
+	"github.com/koala-dev/koala/internal/ec2/handlers/keypairs"
+	"github.com/koala-dev/koala/internal/ec2/handlers/regions"
+	"github.com/koala-dev/koala/internal/ec2/handlers/tags"
+	"github.com/koala-dev/koala/internal/ec2/server"
+	"github.com/koala-dev/koala/internal/ec2/store"
+	"github.com/koala-dev/koala/internal/scheme"
+)
+
+// Config configures the endpoint.
+type Config struct {
+	Region string
+	// Endpoint is the host[:port] clients reach the endpoint at (DescribeRegions).
+	Endpoint string
+	// DefaultInstanceType is launched when RunInstances names none.
+	DefaultInstanceType string
+	// PlatformOwnerID and PlatformOwnerAlias name the owner of public images that no
+	// account owns.
+	PlatformOwnerID    string
+	PlatformOwnerAlias string
+	Log                logr.Logger
+	// Registerer receives the endpoint's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Endpoint is a running EC2 endpoint's handler and its store.
+type Endpoint struct {
+	Handler http.Handler
+	Store   *store.Store
+}
+
+// Start builds the store on the API server at cfg, starts its cache (returning once it
+// has synced) and assembles the handler. The cache runs until ctx ends.
+func Start(ctx context.Context, restCfg *rest.Config, cfg Config) (*Endpoint, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DefaultInstanceType == "" {
+		cfg.DefaultInstanceType = "t3.micro"
+	}
+	if cfg.PlatformOwnerAlias == "" {
+		cfg.PlatformOwnerAlias = "amazon"
+	}
+	if cfg.PlatformOwnerID == "" {
+		cfg.PlatformOwnerID = "000000000000"
+	}
+	st, err := store.New(restCfg, store.Options{Scheme: scheme.New()})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Start(ctx); err != nil {
+		return nil, err
+	}
+	var metrics *server.Metrics
+	if cfg.Registerer != nil {
+		if metrics, err = server.NewMetrics(cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+	}
+	srv, err := server.New(server.Config{Region: cfg.Region, Credentials: st, Now: cfg.Now, Log: cfg.Log, Metrics: metrics},
+		(&instances.Handlers{Store: st, Region: cfg.Region, DefaultInstanceType: cfg.DefaultInstanceType, Now: cfg.Now}).Actions(),
+		(&instancetypes.Handlers{Store: st}).Actions(),
+		(&images.Handlers{Store: st, PlatformOwnerID: cfg.PlatformOwnerID, PlatformOwnerAlias: cfg.PlatformOwnerAlias}).Actions(),
+		(&keypairs.Handlers{Store: st}).Actions(),
+		(&tags.Handlers{Store: st}).Actions(),
+		(&regions.Handlers{Store: st, Region: cfg.Region, Endpoint: cfg.Endpoint}).Actions(),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &Endpoint{Handler: srv, Store: st}, nil
+}

@@ -1,0 +1,146 @@
+package instances
+
+import (
+	"strconv"
+	"strings"
+
+	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/internal/ec2/protocol"
+	"github.com/koala-dev/koala/internal/ec2/tagging"
+)
+
+// displayState is the state EC2 clients see: the operator's status, except where the
+// spec already asks for something the operator has not reported yet. A client that
+// stops an instance sees it stopping at once, as EC2 shows it.
+func displayState(inst *koalav1.Instance) koalav1.InstanceStateName {
+	st := inst.Status.State
+	switch inst.Spec.State {
+	case koalav1.DesiredStateTerminated:
+		if st != koalav1.InstanceStateTerminated {
+			return koalav1.InstanceStateShuttingDown
+		}
+	case koalav1.DesiredStateStopped:
+		if st == "" || st == koalav1.InstanceStatePending || st == koalav1.InstanceStateRunning {
+			return koalav1.InstanceStateStopping
+		}
+	case koalav1.DesiredStateRunning:
+		if st == koalav1.InstanceStateStopped || st == koalav1.InstanceStateStopping {
+			return koalav1.InstanceStatePending
+		}
+	}
+	if st == "" {
+		return koalav1.InstanceStatePending
+	}
+	return st
+}
+
+func stateOf(s koalav1.InstanceStateName) stateXML {
+	return stateXML{Code: s.Code(), Name: string(s)}
+}
+
+// launchIndex is the instance's position in its launch request.
+func launchIndex(inst *koalav1.Instance) int32 {
+	n, err := strconv.Atoi(inst.Annotations[koalav1.LaunchIndexAnnotation])
+	if err != nil || n < 0 {
+		return 0
+	}
+	return int32(n)
+}
+
+// reservationID is the launch request's ID: the operator's, or the endpoint's before the
+// operator has confirmed it.
+func reservationID(inst *koalav1.Instance) string {
+	if inst.Status.ReservationID != "" {
+		return inst.Status.ReservationID
+	}
+	return inst.Annotations[koalav1.ReservationIDAnnotation]
+}
+
+// privateDNSName is EC2's internal host name for an address ("ip-10-0-0-5.koala-1.compute.internal").
+func privateDNSName(ip, region string) string {
+	if ip == "" || strings.Contains(ip, ":") {
+		return ""
+	}
+	return "ip-" + strings.ReplaceAll(ip, ".", "-") + "." + region + ".compute.internal"
+}
+
+// view is what renders an instance: the region, and the zone that the operator has
+// not reported yet.
+type view struct {
+	region      string
+	defaultZone string
+}
+
+func (v view) instance(inst *koalav1.Instance) instanceXML {
+	state := displayState(inst)
+	zone := inst.Status.AvailabilityZone
+	if zone == "" {
+		zone = inst.Spec.Placement.AvailabilityZone
+	}
+	if zone == "" {
+		zone = v.defaultZone
+	}
+	launch := inst.CreationTimestamp.Time
+	if inst.Status.LaunchTime != nil {
+		launch = inst.Status.LaunchTime.Time
+	}
+	x := instanceXML{
+		InstanceID:       inst.EC2ID(),
+		ImageID:          inst.Spec.ImageID,
+		InstanceState:    stateOf(state),
+		PrivateDNSName:   privateDNSName(inst.Status.PrivateIPAddress, v.region),
+		Reason:           inst.Status.StateTransitionReason,
+		KeyName:          inst.Spec.KeyName,
+		AmiLaunchIndex:   launchIndex(inst),
+		InstanceType:     inst.Spec.InstanceType,
+		LaunchTime:       protocol.FormatTime(launch),
+		Placement:        placementXML{AvailabilityZone: zone, Tenancy: "default"},
+		Monitoring:       monitoringXML{State: "disabled"},
+		PrivateIPAddress: inst.Status.PrivateIPAddress,
+		Architecture:     "x86_64",
+		RootDeviceType:   "ebs",
+		// The root disk is the image's; /dev/xvda until images say otherwise.
+		RootDeviceName:      "/dev/xvda",
+		VirtualizationType:  "hvm",
+		ClientToken:         inst.Spec.ClientToken,
+		TagSet:              tagging.Set(inst.Spec.Tags),
+		Hypervisor:          "xen",
+		EnaSupport:          true,
+		SourceDestCheck:     true,
+		CPUOptions:          cpuOptionsXML{CoreCount: 1, ThreadsPerCore: 1},
+		CapacityReservation: capacityReservationXML{Preference: "open"},
+		MetadataOptions: metadataOptionsXML{
+			State: "applied", HTTPTokens: "optional", HTTPPutResponseHopLimit: 1,
+			HTTPEndpoint: "enabled", HTTPProtocolIPv6: "disabled", InstanceMetadataTags: "disabled",
+		},
+		BootMode:              "legacy-bios",
+		CurrentBootMode:       "legacy-bios",
+		PlatformDetails:       "Linux/UNIX",
+		UsageOperation:        "RunInstances",
+		UsageOperationUpdate:  protocol.FormatTime(inst.CreationTimestamp.Time),
+		PrivateDNSNameOptions: privateDNSNameOptionsXML{HostnameType: "ip-name"},
+		MaintenanceOptions:    maintenanceOptionsXML{AutoRecovery: "default"},
+	}
+	if r := inst.Status.StateReason; r != nil && (state == koalav1.InstanceStateStopped || state == koalav1.InstanceStateStopping ||
+		state == koalav1.InstanceStateTerminated || state == koalav1.InstanceStateShuttingDown) {
+		x.StateReason = &stateReasonXML{Code: r.Code, Message: r.Message}
+	}
+	return x
+}
+
+// reservations groups instances (in their order) by reservation, as EC2 answers.
+func (v view) reservations(insts []*koalav1.Instance, ownerID string) []reservationXML {
+	var out []reservationXML
+	at := map[string]int{}
+	for _, inst := range insts {
+		rid := reservationID(inst)
+		i, ok := at[rid]
+		if !ok {
+			i = len(out)
+			at[rid] = i
+			out = append(out, reservationXML{ReservationID: rid, OwnerID: ownerID})
+		}
+		out[i].InstancesSet = append(out[i].InstancesSet, v.instance(inst))
+	}
+	return out
+}

@@ -1,0 +1,56 @@
+// Package instances answers EC2's instance actions: RunInstances, DescribeInstances,
+// DescribeInstanceStatus, Start/Stop/Reboot/TerminateInstances, Describe/
+// ModifyInstanceAttribute and DescribeInstanceCreditSpecifications.
+package instances
+
+import (
+	"context"
+	"time"
+
+	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
+
+	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/internal/ec2/action"
+	"github.com/koala-dev/koala/internal/ec2/filter"
+	"github.com/koala-dev/koala/internal/ec2/store"
+)
+
+// Store is what the handlers read and write.
+type Store interface {
+	Instance(ctx context.Context, acct store.Account, id string) (*koalav1.Instance, error)
+	InstanceByName(ctx context.Context, acct store.Account, name string) (*koalav1.Instance, error)
+	Instances(ctx context.Context, acct store.Account) ([]koalav1.Instance, error)
+	Image(ctx context.Context, acct store.Account, id string) (*koalav1.Image, error)
+	KeyPairByName(ctx context.Context, acct store.Account, name string) (*koalav1.KeyPair, error)
+	InstanceType(ctx context.Context, name string) (*instancetypev1beta1.VirtualMachineClusterInstancetype, error)
+	Zones(ctx context.Context, region string) ([]string, error)
+	store.Writer
+}
+
+// Handlers answers the instance actions.
+type Handlers struct {
+	Store  Store
+	Region string
+	// DefaultInstanceType is launched when RunInstances names none (EC2: m1.small).
+	DefaultInstanceType string
+	Now                 func() time.Time
+
+	filters filter.Schema[*koalav1.Instance]
+}
+
+// Actions returns the instance actions.
+func (h *Handlers) Actions() []action.Action {
+	h.filters = instanceFilters(h.Region)
+	return []action.Action{
+		action.Bind("RunInstances", true, h.parseRun, h.run),
+		action.Bind("DescribeInstances", false, parseDescribe, h.describe),
+		action.Bind("DescribeInstanceStatus", false, parseDescribeStatus, h.describeStatus),
+		action.Bind("DescribeInstanceCreditSpecifications", false, parseDescribeCredits, h.describeCredits),
+		action.Bind("StartInstances", true, parseIDs, h.start),
+		action.Bind("StopInstances", true, parseStop, h.stop),
+		action.Bind("RebootInstances", true, parseIDs, h.reboot),
+		action.Bind("TerminateInstances", true, parseIDs, h.terminate),
+		action.Bind("DescribeInstanceAttribute", false, parseDescribeAttribute, h.describeAttribute),
+		action.Bind("ModifyInstanceAttribute", true, parseModifyAttribute, h.modifyAttribute),
+	}
+}

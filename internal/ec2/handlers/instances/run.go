@@ -1,0 +1,315 @@
+package instances
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/internal/ec2/action"
+	"github.com/koala-dev/koala/internal/ec2/protocol"
+	"github.com/koala-dev/koala/internal/ec2/tagging"
+	"github.com/koala-dev/koala/internal/ids"
+	"github.com/koala-dev/koala/internal/zones"
+)
+
+// instanceFinalizer is the operator's finalizer. The endpoint sets it at creation, so
+// that the operator need not spend a write adding it.
+const instanceFinalizer = "cloud.koala.dev/instance"
+
+// maxLaunch bounds MaxCount of one request.
+const maxLaunch = 1000
+
+// maxUserData is EC2's limit on user data, before base64 encoding.
+const maxUserData = 16 * 1024
+
+type runInput struct {
+	imageID, instanceType, keyName, userData, zone, clientToken string
+	minCount, maxCount                                          int
+	tags                                                        map[string]string
+	disableTermination, disableStop                             bool
+	shutdownBehavior                                            koalav1.ShutdownBehavior
+}
+
+// digest covers every parameter that makes two launches different, for
+// IdempotentParameterMismatch.
+func (in runInput) digest() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %q %q %q %q %d %d %v %v %q", in.imageID, in.instanceType, in.keyName, in.userData, in.zone,
+		in.minCount, in.maxCount, in.disableTermination, in.disableStop, in.shutdownBehavior)
+	for _, t := range tagging.Set(in.tags) {
+		fmt.Fprintf(h, " %q=%q", t.Key, t.Value)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+func (h *Handlers) parseRun(p *protocol.Params) (runInput, error) {
+	var in runInput
+	var err error
+	if in.imageID, err = p.Required("ImageId"); err != nil {
+		return in, err
+	}
+	if !ids.Valid(ids.Image, in.imageID) {
+		return in, protocol.Errorf(protocol.CodeInvalidAMIIDMalformed, "Invalid id: \"%s\" (expecting \"ami-...\")", in.imageID)
+	}
+	in.instanceType, _ = p.String("InstanceType")
+	if in.instanceType == "" {
+		in.instanceType = h.DefaultInstanceType
+	}
+	minCount, ok, err := p.Int("MinCount", 1, maxLaunch)
+	if err != nil {
+		return in, err
+	}
+	if !ok {
+		return in, protocol.MissingParameter("MinCount")
+	}
+	maxCount, ok, err := p.Int("MaxCount", 1, maxLaunch)
+	if err != nil {
+		return in, err
+	}
+	if !ok {
+		return in, protocol.MissingParameter("MaxCount")
+	}
+	if minCount > maxCount {
+		return in, protocol.Errorf(protocol.CodeInvalidParameterValue, "MinCount (%d) must not be greater than MaxCount (%d)", minCount, maxCount)
+	}
+	in.minCount, in.maxCount = int(minCount), int(maxCount)
+	in.keyName, _ = p.String("KeyName")
+	if ud, ok := p.String("UserData"); ok && ud != "" {
+		raw, err := base64.StdEncoding.DecodeString(ud)
+		if err != nil {
+			return in, protocol.Errorf(protocol.CodeInvalidUserDataMalformed, "Invalid BASE64 encoding of user data.")
+		}
+		if len(raw) > maxUserData {
+			return in, protocol.Errorf(protocol.CodeInvalidParameterValue, "User data is limited to %d bytes", maxUserData)
+		}
+		in.userData = ud
+	}
+	if pl, ok := p.Struct("Placement"); ok {
+		in.zone, _ = pl.String("AvailabilityZone")
+		if t, ok := pl.String("Tenancy"); ok && t != "default" {
+			return in, protocol.InvalidValue("Placement.Tenancy", t, "Only the default tenancy is supported.")
+		}
+		if g, ok := pl.String("GroupName"); ok && g != "" {
+			return in, protocol.InvalidValue("Placement.GroupName", g, "Placement groups are not supported.")
+		}
+	}
+	if mon, ok := p.Struct("Monitoring"); ok {
+		enabled, _, err := mon.Bool("Enabled")
+		if err != nil {
+			return in, err
+		}
+		if enabled {
+			return in, protocol.InvalidValue("Monitoring.Enabled", "true", "Detailed monitoring is not supported.")
+		}
+	}
+	if in.clientToken, _ = p.String("ClientToken"); len(in.clientToken) > 64 {
+		return in, protocol.Errorf(protocol.CodeInvalidParameterValue, "ClientToken must be at most 64 characters long")
+	}
+	for i := 0; i < len(in.clientToken); i++ {
+		if in.clientToken[i] < 0x20 || in.clientToken[i] > 0x7e {
+			return in, protocol.Errorf(protocol.CodeInvalidParameterValue, "ClientToken must be printable ASCII")
+		}
+	}
+	if in.disableTermination, _, err = p.Bool("DisableApiTermination"); err != nil {
+		return in, err
+	}
+	if in.disableStop, _, err = p.Bool("DisableApiStop"); err != nil {
+		return in, err
+	}
+	in.shutdownBehavior = koalav1.ShutdownBehaviorStop
+	if b, ok := p.String("InstanceInitiatedShutdownBehavior"); ok {
+		switch koalav1.ShutdownBehavior(b) {
+		case koalav1.ShutdownBehaviorStop, koalav1.ShutdownBehaviorTerminate:
+			in.shutdownBehavior = koalav1.ShutdownBehavior(b)
+		default:
+			return in, protocol.InvalidValue("InstanceInitiatedShutdownBehavior", b, "Expected stop or terminate.")
+		}
+	}
+	if eo, _, err := p.Bool("EbsOptimized"); err != nil {
+		return in, err
+	} else if eo {
+		return in, protocol.InvalidValue("EbsOptimized", "true", "EBS optimization is not supported.")
+	}
+	specs, err := tagging.Specifications(p, "instance")
+	if err != nil {
+		return in, err
+	}
+	in.tags = specs["instance"]
+	return in, nil
+}
+
+func (h *Handlers) run(ctx context.Context, c *action.Call, in runInput) (protocol.Body, error) {
+	if err := h.checkLaunch(ctx, c, in); err != nil {
+		return nil, err
+	}
+	reservation := ids.New(ids.Reservation)
+	if in.clientToken != "" {
+		reservation = ids.FromSeed(ids.Reservation, c.Account.Namespace, in.clientToken)
+	}
+	digest := in.digest()
+
+	launched := make([]*koalav1.Instance, in.maxCount)
+	errs := make([]error, in.maxCount)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16) // bounded parallel creates
+	for i := 0; i < in.maxCount; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			launched[i], errs[i] = h.launchOne(ctx, c, in, reservation, digest, i)
+		}(i)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		// Without a client token a retry cannot resume this launch: undo it. With one,
+		// the instances stay, and the retry finds them.
+		if in.clientToken == "" {
+			for _, inst := range launched {
+				if inst != nil {
+					_ = h.Store.Delete(context.WithoutCancel(ctx), inst)
+				}
+			}
+		}
+		return nil, firstEC2Error(errs)
+	}
+	v := view{region: h.Region, defaultZone: zones.Default(h.Region)}
+	res := v.reservations(launched, c.Account.ID)
+	if len(res) != 1 {
+		return nil, fmt.Errorf("launch of %d instances produced %d reservations", len(launched), len(res))
+	}
+	return &runInstancesResponse{reservationXML: res[0]}, nil
+}
+
+// firstEC2Error picks the error to answer with: an EC2 error if any, else the first.
+func firstEC2Error(errs []error) error {
+	var first error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var e *protocol.Error
+		if errors.As(err, &e) {
+			return e
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// checkLaunch refuses a launch that cannot work, before anything is created.
+func (h *Handlers) checkLaunch(ctx context.Context, c *action.Call, in runInput) error {
+	img, err := h.Store.Image(ctx, c.Account, in.imageID)
+	if err != nil {
+		return err
+	}
+	if img == nil {
+		return protocol.Errorf(protocol.CodeInvalidAMIIDNotFound, "The image id '[%s]' does not exist", in.imageID)
+	}
+	if img.Status.State == koalav1.ImageStateFailed {
+		return protocol.Errorf(protocol.CodeInvalidAMIIDUnavailable, "The image '%s' is failed and cannot be launched", in.imageID)
+	}
+	it, err := h.Store.InstanceType(ctx, in.instanceType)
+	if err != nil {
+		return err
+	}
+	if it == nil {
+		return protocol.InvalidValue("InstanceType", in.instanceType, "")
+	}
+	if in.keyName != "" {
+		kp, err := h.Store.KeyPairByName(ctx, c.Account, in.keyName)
+		if err != nil {
+			return err
+		}
+		if kp == nil {
+			return protocol.Errorf(protocol.CodeInvalidKeyPairNotFound, "The key pair '%s' does not exist", in.keyName)
+		}
+	}
+	if in.zone != "" {
+		zs, err := h.Store.Zones(ctx, h.Region)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, z := range zs {
+			found = found || z == in.zone
+		}
+		if !found {
+			return protocol.Errorf(protocol.CodeInvalidParameterValue, "Invalid availability zone: [%s]", in.zone)
+		}
+	}
+	return nil
+}
+
+// launchOne creates the i-th instance of a launch. With a client token its ID (and so
+// its object name) derives from the token, so a retried request finds what the first
+// one created instead of launching again.
+func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, reservation, digest string, i int) (*koalav1.Instance, error) {
+	id := ids.New(ids.Instance)
+	if in.clientToken != "" {
+		id = ids.FromSeed(ids.Instance, c.Account.Namespace, in.clientToken, strconv.Itoa(i))
+	}
+	inst := &koalav1.Instance{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:       id,
+			Namespace:  c.Account.Namespace,
+			Finalizers: []string{instanceFinalizer},
+			Annotations: map[string]string{
+				koalav1.IDAnnotation:            id,
+				koalav1.ReservationIDAnnotation: reservation,
+				koalav1.LaunchIndexAnnotation:   strconv.Itoa(i),
+			},
+		},
+		Spec: koalav1.InstanceSpec{
+			ImageID:                           in.imageID,
+			InstanceType:                      in.instanceType,
+			KeyName:                           in.keyName,
+			UserData:                          in.userData,
+			Tags:                              in.tags,
+			State:                             koalav1.DesiredStateRunning,
+			DisableAPITermination:             in.disableTermination,
+			DisableAPIStop:                    in.disableStop,
+			InstanceInitiatedShutdownBehavior: in.shutdownBehavior,
+			Placement:                         koalav1.Placement{AvailabilityZone: in.zone},
+			ClientToken:                       in.clientToken,
+		},
+	}
+	if in.clientToken != "" {
+		inst.Annotations[koalav1.ClientTokenHashAnnotation] = digest
+	}
+	err := h.Store.Create(ctx, inst)
+	if err == nil {
+		return inst, nil
+	}
+	if in.clientToken == "" || !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating instance: %w", err)
+	}
+	existing, err := h.Store.InstanceByName(ctx, c.Account, id)
+	if err != nil {
+		return nil, err
+	}
+	if existing == nil {
+		// Not in our cache yet (another replica created it a moment ago).
+		existing = &koalav1.Instance{}
+		if err := h.Store.Direct().Get(ctx, client.ObjectKey{Namespace: c.Account.Namespace, Name: id}, existing); err != nil {
+			return nil, fmt.Errorf("reading the instance of client token %q: %w", in.clientToken, err)
+		}
+	}
+	if existing.Annotations[koalav1.ClientTokenHashAnnotation] != digest {
+		return nil, protocol.Errorf(protocol.CodeIdempotentParameterMismatch,
+			"The client token '%s' was already used with different parameters", in.clientToken)
+	}
+	return existing, nil
+}

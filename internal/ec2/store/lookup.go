@@ -1,0 +1,170 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/internal/index"
+	"github.com/koala-dev/koala/internal/zones"
+)
+
+// The lookups below return objects that the caller may modify (deep copies), except
+// the bulk lists, whose items are shared with the cache and are read-only.
+
+// Instance returns the account's instance with that EC2 ID, or nil.
+func (s *Store) Instance(ctx context.Context, acct Account, id string) (*koalav1.Instance, error) {
+	var list koalav1.InstanceList
+	if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{index.EC2ID: id}); err != nil {
+		return nil, fmt.Errorf("looking up instance %s: %w", id, err)
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	return &list.Items[0], nil
+}
+
+// Instances returns all the account's instances, read-only.
+func (s *Store) Instances(ctx context.Context, acct Account) ([]koalav1.Instance, error) {
+	var list koalav1.InstanceList
+	if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing instances: %w", err)
+	}
+	return list.Items, nil
+}
+
+// InstanceByName returns the account's instance with that object name, or nil.
+func (s *Store) InstanceByName(ctx context.Context, acct Account, name string) (*koalav1.Instance, error) {
+	inst := &koalav1.Instance{}
+	if err := s.cache.Get(ctx, client.ObjectKey{Namespace: acct.Namespace, Name: name}, inst); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return inst, nil
+}
+
+// visibleImage reports whether an account may see and launch an image.
+func visibleImage(acct Account, img *koalav1.Image) bool {
+	return img.Namespace == acct.Namespace || img.Spec.Public
+}
+
+// Image returns the image with that ID if the account may use it (its own or a
+// public one), or nil.
+func (s *Store) Image(ctx context.Context, acct Account, id string) (*koalav1.Image, error) {
+	var list koalav1.ImageList
+	if err := s.cache.List(ctx, &list, client.MatchingFields{index.EC2ID: id}); err != nil {
+		return nil, fmt.Errorf("looking up image %s: %w", id, err)
+	}
+	for i := range list.Items {
+		if visibleImage(acct, &list.Items[i]) {
+			return &list.Items[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// Images returns the images the account may see, read-only.
+func (s *Store) Images(ctx context.Context, acct Account) ([]koalav1.Image, error) {
+	var list koalav1.ImageList
+	if err := s.cache.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing images: %w", err)
+	}
+	out := list.Items[:0]
+	for i := range list.Items {
+		if visibleImage(acct, &list.Items[i]) {
+			out = append(out, list.Items[i])
+		}
+	}
+	return out, nil
+}
+
+// AccountID returns the 12-digit ID of the account that owns a namespace ("" when the
+// namespace is not an account).
+func (s *Store) AccountID(ctx context.Context, namespace string) string {
+	ns := &corev1.Namespace{}
+	if err := s.cache.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+		return ""
+	}
+	return ns.Labels[koalav1.AccountIDLabel]
+}
+
+// KeyPairByName returns the account's valid key pair of that name (the oldest, when
+// kubectl users made several), or nil.
+func (s *Store) KeyPairByName(ctx context.Context, acct Account, name string) (*koalav1.KeyPair, error) {
+	var list koalav1.KeyPairList
+	if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{index.KeyName: name}); err != nil {
+		return nil, fmt.Errorf("looking up key pair %q: %w", name, err)
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	first := &list.Items[0]
+	for i := range list.Items[1:] {
+		if list.Items[i+1].Precedes(first) {
+			first = &list.Items[i+1]
+		}
+	}
+	return first, nil
+}
+
+// KeyPair returns the account's key pair with that EC2 ID, or nil.
+func (s *Store) KeyPair(ctx context.Context, acct Account, id string) (*koalav1.KeyPair, error) {
+	var list koalav1.KeyPairList
+	if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{index.EC2ID: id}); err != nil {
+		return nil, fmt.Errorf("looking up key pair %s: %w", id, err)
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	return &list.Items[0], nil
+}
+
+// KeyPairs returns the account's key pairs, read-only.
+func (s *Store) KeyPairs(ctx context.Context, acct Account) ([]koalav1.KeyPair, error) {
+	var list koalav1.KeyPairList
+	if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing key pairs: %w", err)
+	}
+	return list.Items, nil
+}
+
+// InstanceTypes returns the catalog: every VirtualMachineClusterInstancetype, read-only.
+func (s *Store) InstanceTypes(ctx context.Context) ([]instancetypev1beta1.VirtualMachineClusterInstancetype, error) {
+	var list instancetypev1beta1.VirtualMachineClusterInstancetypeList
+	if err := s.cache.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing instance types: %w", err)
+	}
+	return list.Items, nil
+}
+
+// InstanceType returns the catalog entry of that name, or nil.
+func (s *Store) InstanceType(ctx context.Context, name string) (*instancetypev1beta1.VirtualMachineClusterInstancetype, error) {
+	it := &instancetypev1beta1.VirtualMachineClusterInstancetype{}
+	if err := s.cache.Get(ctx, client.ObjectKey{Name: name}, it); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("getting instance type %s: %w", name, err)
+	}
+	return it, nil
+}
+
+// Zones returns the region's availability zones, from the nodes' zone labels.
+func (s *Store) Zones(ctx context.Context, region string) ([]string, error) {
+	list := nodeMetadataList()
+	if err := s.cache.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	labelSets := make([]map[string]string, len(list.Items))
+	for i := range list.Items {
+		labelSets[i] = list.Items[i].Labels
+	}
+	return zones.FromNodeLabels(region, labelSets), nil
+}
