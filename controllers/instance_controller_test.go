@@ -84,7 +84,7 @@ func TestInstanceLaunchesThroughPendingToRunningWithTheVMsAddress(t *testing.T) 
 		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning))
 	}, timeout).Should(Succeed())
 
-	g.Expect(states()).To(Equal([]koalav1.InstanceStateName{koalav1.InstanceStatePending, koalav1.InstanceStateRunning}))
+	g.Eventually(states, timeout).Should(Equal([]koalav1.InstanceStateName{koalav1.InstanceStatePending, koalav1.InstanceStateRunning}))
 	g.Expect(ids.Valid(ids.Instance, inst.Status.InstanceID)).To(BeTrue(), "instance ID %q", inst.Status.InstanceID)
 	g.Expect(ids.Valid(ids.Reservation, inst.Status.ReservationID)).To(BeTrue())
 	g.Expect(inst.Status.StateCode).To(Equal(int32(16)))
@@ -156,7 +156,8 @@ func TestStoppingHaltsTheVMAndStartingRunsItAgain(t *testing.T) {
 		get(g, inst)
 		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning))
 	}, timeout).Should(Succeed())
-	g.Expect(states()).To(Equal([]koalav1.InstanceStateName{
+	// The watch may deliver the last event a moment after the Get saw it.
+	g.Eventually(states, timeout).Should(Equal([]koalav1.InstanceStateName{
 		koalav1.InstanceStateRunning, koalav1.InstanceStateStopping, koalav1.InstanceStateStopped,
 		koalav1.InstanceStatePending, koalav1.InstanceStateRunning,
 	}))
@@ -199,7 +200,7 @@ func TestTerminationDeletesTheVMKeepsTheInstanceForTheRetentionThenRemovesIt(t *
 	g.Expect(inst.Status.PrivateIPAddress).To(BeEmpty())
 	err := k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &kubevirtv1.VirtualMachine{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the VM of a terminated instance must be gone: %v", err)
-	g.Expect(states()).To(Equal([]koalav1.InstanceStateName{
+	g.Eventually(states, timeout).Should(Equal([]koalav1.InstanceStateName{
 		koalav1.InstanceStateRunning, koalav1.InstanceStateShuttingDown, koalav1.InstanceStateTerminated,
 	}))
 

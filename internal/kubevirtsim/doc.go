@@ -13,8 +13,16 @@
 //     Pending -> Scheduling -> Scheduled -> Running on a simulated node with an IP address
 //     from a simulated pod network; deleting or halting stops it after a simulated guest
 //     shutdown;
-//   - a DataVolume goes through the phases of a CDI import or clone and gets a Bound PVC;
+//   - volumes marked hotpluggable that are added to or removed from a running VM's
+//     template are attached to or detached from its VMI without a restart; any other
+//     template change sets the VM's RestartRequired condition;
+//   - a DataVolume goes through the phases of a CDI import or clone and gets a PVC, and
+//     every pending PVC is bound (a dynamic provisioner with immediate binding);
 //   - a DataSource becomes Ready when its DataVolume has succeeded.
+//
+// Tests drive the simulated guest with annotations on a running VMI:
+// GuestShutdownAnnotation powers it off (phase Succeeded), GuestCrashAnnotation crashes
+// it (phase Failed); the VM's runStrategy then decides whether it comes back.
 //
 // Everything the simulator creates, and every object whose status it writes, carries the
 // annotation SimulatedAnnotation ("kubevirt-simulator.koala.dev/simulated": "true"), and
