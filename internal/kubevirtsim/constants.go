@@ -23,9 +23,6 @@ const (
 const (
 	simulatedValue = "true"
 
-	// simulatedReason is the reason of the simulator's own Events.
-	simulatedReason = "Simulated"
-
 	// componentName is the simulator's name in Events and field managers.
 	componentName = "kubevirt-simulator"
 

@@ -26,9 +26,9 @@
 //
 // Everything the simulator creates, and every object whose status it writes, carries the
 // annotation SimulatedAnnotation ("kubevirt-simulator.koala.dev/simulated": "true"), and
-// the Events it records have the reason "Simulated" or say that they are simulated, so
-// that nobody mistakes simulated results for real ones. It serves tests and the local
-// stack only: the Helm chart never installs it.
+// so do the Events it records (which have KubeVirt's and CDI's reasons and a note that
+// starts with "Simulated:"), so that nobody mistakes simulated results for real ones. It
+// serves tests and the local stack only: the Helm chart never installs it.
 //
 // The simulated delays are kept in memory (timestamps in the API have one-second
 // precision): after a restart of the simulator, an object in the middle of a simulated
