@@ -56,7 +56,6 @@ type instanceScope struct {
 	vm       *kubevirtv1.VirtualMachine
 	vmi      *kubevirtv1.VirtualMachineInstance
 	blocked  *metav1.Condition
-	nodeZone string
 }
 
 type instancePhase func(ctx context.Context, s *instanceScope) (ctrl.Result, error)
@@ -180,14 +179,12 @@ func (r *InstanceReconciler) patchStatus(ctx context.Context, base *koalav1.Inst
 	}
 	previous := inst.Status.State
 	setInstanceStatus(&inst.Status, instanceObservation{
-		desired:     inst.Spec.State,
-		deleting:    !inst.DeletionTimestamp.IsZero(),
-		vm:          s.vm,
-		vmi:         s.vmi,
-		blocked:     s.blocked,
-		nodeZone:    s.nodeZone,
-		defaultZone: r.defaultZone(inst),
-		now:         r.Clock.Now(),
+		desired:  inst.Spec.State,
+		deleting: !inst.DeletionTimestamp.IsZero(),
+		vm:       s.vm,
+		vmi:      s.vmi,
+		blocked:  s.blocked,
+		now:      r.Clock.Now(),
 	})
 	if reconcileErr == nil {
 		inst.Status.ObservedGeneration = inst.Generation
@@ -208,8 +205,11 @@ func (r *InstanceReconciler) patchStatus(ctx context.Context, base *koalav1.Inst
 		if s.vm != nil {
 			related = s.vm
 		}
-		r.Recorder.Eventf(inst, related, corev1.EventTypeNormal, stateEventReason(inst.Status.State), "StateChange",
-			"Instance %s is %s", s.id, inst.Status.State)
+		// A launch's first state needs no event of its own: the object was just created.
+		if previous != "" {
+			r.Recorder.Eventf(inst, related, corev1.EventTypeNormal, stateEventReason(inst.Status.State), "StateChange",
+				"Instance %s is %s", s.id, inst.Status.State)
+		}
 	}
 	return nil
 }
@@ -231,13 +231,6 @@ func stateEventReason(s koalav1.InstanceStateName) string {
 	}
 }
 
-func (r *InstanceReconciler) defaultZone(inst *koalav1.Instance) string {
-	if az := inst.Spec.Placement.AvailabilityZone; az != "" {
-		return az
-	}
-	return zones.Default(r.Region)
-}
-
 // reconcileIdentity settles the instance's EC2 ID and reservation ID.
 func (r *InstanceReconciler) reconcileIdentity(ctx context.Context, s *instanceScope) (ctrl.Result, error) {
 	inst := s.instance
@@ -256,7 +249,50 @@ func (r *InstanceReconciler) reconcileIdentity(ctx context.Context, s *instanceS
 	} else {
 		inst.Status.ReservationID = ids.FromSeed(ids.Reservation, string(inst.UID))
 	}
+	// An instance lives in one zone for its life, as in EC2: the one it asked for, or
+	// one chosen now.
+	if az := inst.Spec.Placement.AvailabilityZone; az != "" {
+		inst.Status.AvailabilityZone = az
+	} else {
+		labels, err := r.nodeLabels(ctx)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		// Seeded by the reservation, so that one launch lands in one zone, and the EC2
+		// endpoint, which makes the same choice, shows it before we have confirmed it.
+		inst.Status.AvailabilityZone, _ = zones.Assign(r.Region, labels, inst.Status.ReservationID)
+	}
 	return ctrl.Result{}, nil
+}
+
+// nodeLabels returns the labels of every node, from a metadata-only cache.
+func (r *InstanceReconciler) nodeLabels(ctx context.Context) ([]map[string]string, error) {
+	nodes := &metav1.PartialObjectMetadataList{}
+	nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	if err := r.Client.List(ctx, nodes); err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	out := make([]map[string]string, len(nodes.Items))
+	for i := range nodes.Items {
+		out[i] = nodes.Items[i].Labels
+	}
+	return out, nil
+}
+
+// zoneSelector pins an instance's VM to the nodes of its zone, when nodes carry that
+// zone as a label (the default zone of a cluster without zone labels pins nothing).
+func (r *InstanceReconciler) zoneSelector(ctx context.Context, inst *koalav1.Instance) (string, error) {
+	if az := inst.Spec.Placement.AvailabilityZone; az != "" {
+		return az, nil
+	}
+	labels, err := r.nodeLabels(ctx)
+	if err != nil {
+		return "", err
+	}
+	if zones.IsLabelled(labels, inst.Status.AvailabilityZone) {
+		return inst.Status.AvailabilityZone, nil
+	}
+	return "", nil
 }
 
 // observe reads the VM, its VMI and the node the guest runs on.
@@ -283,15 +319,6 @@ func (r *InstanceReconciler) observe(ctx context.Context, s *instanceScope) (ctr
 	default:
 		if s.vm != nil && metav1.IsControlledBy(vmi, s.vm) {
 			s.vmi = vmi
-		}
-	}
-	if s.vmi != nil && s.vmi.Status.NodeName != "" {
-		node := &metav1.PartialObjectMetadata{}
-		node.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Node"))
-		if err := r.Client.Get(ctx, client.ObjectKey{Name: s.vmi.Status.NodeName}, node); err == nil {
-			s.nodeZone = node.Labels[zones.Label]
-		} else if !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, fmt.Errorf("getting node %s: %w", s.vmi.Status.NodeName, err)
 		}
 	}
 	return ctrl.Result{}, nil
@@ -332,7 +359,11 @@ func (r *InstanceReconciler) reconcileVM(ctx context.Context, s *instanceScope) 
 		s.blocked = blocked
 		return ctrl.Result{}, err
 	}
-	vm, err := desiredVM(inst, s.id, image, key)
+	zone, err := r.zoneSelector(ctx, inst)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	vm, err := desiredVM(inst, s.id, zone, image, key)
 	if err != nil {
 		s.blocked = &metav1.Condition{Reason: "InvalidUserData", Message: err.Error()}
 		return ctrl.Result{}, nil

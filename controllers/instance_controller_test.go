@@ -103,6 +103,16 @@ func TestInstanceLaunchesThroughPendingToRunningWithTheVMsAddress(t *testing.T) 
 	g.Expect(vm.Labels[koalav1.InstanceIDLabel]).To(Equal(inst.Status.InstanceID))
 	g.Expect(vm.Spec.DataVolumeTemplates).To(HaveLen(1))
 	g.Expect(vm.Spec.DataVolumeTemplates[0].Spec.SourceRef.Name).To(Equal(img.Status.DataSourceName))
+	// The zone is chosen at launch and the VM is pinned to it, so it never changes.
+	g.Expect(vm.Spec.Template.Spec.NodeSelector).To(HaveKeyWithValue("topology.kubernetes.io/zone", inst.Status.AvailabilityZone))
+	g.Expect(inst.Status.NodeName).To(Equal("node-" + strings.TrimPrefix(inst.Status.AvailabilityZone, "zone-")))
+}
+
+func TestAnInstanceIsPlacedInTheZoneItAsksFor(t *testing.T) {
+	g := NewWithT(t)
+	inst := running(t, g, namespace(t), testgen.WithZone("zone-b"))
+	g.Expect(inst.Status.AvailabilityZone).To(Equal("zone-b"))
+	g.Expect(inst.Status.NodeName).To(Equal("node-b"))
 }
 
 func meta(conds []metav1.Condition, t string) metav1.ConditionStatus {

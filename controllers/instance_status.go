@@ -20,11 +20,7 @@ type instanceObservation struct {
 	// blocked is why the VM cannot be created yet (image, type or key missing); nil when
 	// nothing blocks.
 	blocked *metav1.Condition
-	// nodeZone is the zone label of the node the guest runs on, if any.
-	nodeZone string
-	// defaultZone is where an instance shows as placed before it is scheduled.
-	defaultZone string
-	now         time.Time
+	now     time.Time
 }
 
 // vmiEnded reports whether the guest has stopped for good (the VMI only waits to be
@@ -114,23 +110,20 @@ func setInstanceStatus(st *koalav1.InstanceStatus, o instanceObservation) {
 		st.LaunchTime = &metav1.Time{Time: o.now}
 	}
 
-	// Addresses and placement: the running guest's, kept while stopped (as EC2 keeps
-	// them), dropped at termination.
-	if ip := primaryIP(o.vmi); ip != "" && !o.vmi.IsFinal() {
-		st.PrivateIPAddress = ip
-	}
-	if o.vmi != nil && o.vmi.Status.NodeName != "" {
-		st.NodeName = o.vmi.Status.NodeName
-	} else if state != koalav1.InstanceStateRunning {
+	// The address and node are the running guest's. A stopped instance keeps showing
+	// its last address, as EC2 does; a terminated one has none. They are recorded only
+	// once the guest runs, so that a launch costs two status writes (pending, running).
+	switch state {
+	case koalav1.InstanceStateRunning:
+		if ip := primaryIP(o.vmi); ip != "" && !o.vmi.IsFinal() {
+			st.PrivateIPAddress = ip
+		}
+		if o.vmi != nil && o.vmi.Status.NodeName != "" {
+			st.NodeName = o.vmi.Status.NodeName
+		}
+	case koalav1.InstanceStateStopped, koalav1.InstanceStatePending:
 		st.NodeName = ""
-	}
-	switch {
-	case o.nodeZone != "":
-		st.AvailabilityZone = o.nodeZone
-	case st.AvailabilityZone == "":
-		st.AvailabilityZone = o.defaultZone
-	}
-	if state == koalav1.InstanceStateTerminated {
+	case koalav1.InstanceStateTerminated:
 		st.PrivateIPAddress = ""
 		st.NodeName = ""
 	}

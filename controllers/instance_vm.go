@@ -67,7 +67,8 @@ func vmLabels(inst *koalav1.Instance, id string) map[string]string {
 // desiredVM builds the VirtualMachine of an instance: the instancetype from the
 // catalog, the root disk cloned from the image's DataSource, cloud-init with the user
 // data and the public key, and the pod network.
-func desiredVM(inst *koalav1.Instance, id string, image *koalav1.Image, authorizedKey string) (*kubevirtv1.VirtualMachine, error) {
+// zone, when not empty, pins the VM to the nodes of that zone.
+func desiredVM(inst *koalav1.Instance, id, zone string, image *koalav1.Image, authorizedKey string) (*kubevirtv1.VirtualMachine, error) {
 	userData, err := cloudinit.Build(inst.Spec.UserData, authorizedKey)
 	if err != nil {
 		return nil, fmt.Errorf("building cloud-init user data: %w", err)
@@ -84,8 +85,8 @@ func desiredVM(inst *koalav1.Instance, id string, image *koalav1.Image, authoriz
 		annotations[vmAuthorizedKeyAnnotation] = authorizedKey
 	}
 	var nodeSelector map[string]string
-	if az := inst.Spec.Placement.AvailabilityZone; az != "" {
-		nodeSelector = map[string]string{zones.Label: az}
+	if zone != "" {
+		nodeSelector = map[string]string{zones.Label: zone}
 	}
 	vm := &kubevirtv1.VirtualMachine{
 		ObjectMeta: metav1.ObjectMeta{

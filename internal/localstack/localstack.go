@@ -175,6 +175,11 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		_ = srv.Shutdown(shutdown)
 	}()
 
+	// Ready means usable: the first run-instances needs the shipped image available.
+	if err := waitForImages(ctx, c, opts.ImagesNamespace); err != nil {
+		return err
+	}
+
 	envFile := filepath.Join(dataDir, "env")
 	if err := writeEnv(envFile, kubeconfig, accessKey, opts); err != nil {
 		return err
@@ -270,6 +275,29 @@ func shippedImages(namespace string) []*koalav1.Image {
 			Public:         true,
 		},
 	}}
+}
+
+// waitForImages waits until every image the stack ships is available.
+func waitForImages(ctx context.Context, c client.Client, namespace string) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, want := range shippedImages(namespace) {
+		for {
+			img := &koalav1.Image{}
+			err := c.Get(ctx, client.ObjectKeyFromObject(want), img)
+			if err == nil && img.Status.State == koalav1.ImageStateAvailable {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("image %s did not become available (state %q, error %v)", want.Name, img.Status.State, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // lock takes an exclusive lock on the data directory, so that two stacks never share

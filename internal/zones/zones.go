@@ -4,6 +4,7 @@
 package zones
 
 import (
+	"hash/fnv"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,4 +46,27 @@ func ID(region string, zones []string, zone string) string {
 		}
 	}
 	return ""
+}
+
+// Assign chooses the zone of a new instance that asked for none: one of the zones the
+// nodes name, picked by a digest of seed (the instance's ID) so that instances spread
+// over the zones and the choice is the same when repeated. pinned reports whether the
+// zone is a node label the instance can be scheduled by; the default zone of unlabelled
+// nodes is not.
+func Assign(region string, nodeLabels []map[string]string, seed string) (zone string, pinned bool) {
+	zs := FromNodeLabels(region, nodeLabels)
+	h := fnv.New32a()
+	h.Write([]byte(seed))
+	zone = zs[int(h.Sum32()%uint32(len(zs)))]
+	return zone, IsLabelled(nodeLabels, zone)
+}
+
+// IsLabelled reports whether some node carries zone as its zone label.
+func IsLabelled(nodeLabels []map[string]string, zone string) bool {
+	for _, l := range nodeLabels {
+		if l[Label] == zone {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package zones
 
 import (
 	"reflect"
+	"strconv"
 	"testing"
 )
 
@@ -31,5 +32,27 @@ func TestID(t *testing.T) {
 	}
 	if got := ID("koala-1", zs, "nope"); got != "" {
 		t.Errorf("ID of an unknown zone = %q", got)
+	}
+}
+
+func TestAssignSpreadsOverLabelledZonesAndRepeatsItself(t *testing.T) {
+	nodes := []map[string]string{{Label: "a"}, {Label: "b"}, {}}
+	seen := map[string]int{}
+	for i := 0; i < 100; i++ {
+		seed := "i-" + strconv.Itoa(i)
+		z, pinned := Assign("r", nodes, seed)
+		if !pinned {
+			t.Fatalf("zone %q of labelled nodes is not pinned", z)
+		}
+		if again, _ := Assign("r", nodes, seed); again != z {
+			t.Fatalf("Assign is not stable: %q then %q", z, again)
+		}
+		seen[z]++
+	}
+	if seen["a"] < 20 || seen["b"] < 20 {
+		t.Errorf("zones are not spread: %v", seen)
+	}
+	if z, pinned := Assign("r", nil, "i-1"); z != "ra" || pinned {
+		t.Errorf("without zone labels: %q pinned=%v, want the default zone, unpinned", z, pinned)
 	}
 }

@@ -156,8 +156,8 @@ func (s *Store) InstanceType(ctx context.Context, name string) (*instancetypev1b
 	return it, nil
 }
 
-// Zones returns the region's availability zones, from the nodes' zone labels.
-func (s *Store) Zones(ctx context.Context, region string) ([]string, error) {
+// NodeLabels returns the labels of every node (zones come from them).
+func (s *Store) NodeLabels(ctx context.Context) ([]map[string]string, error) {
 	list := nodeMetadataList()
 	if err := s.cache.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing nodes: %w", err)
@@ -165,6 +165,15 @@ func (s *Store) Zones(ctx context.Context, region string) ([]string, error) {
 	labelSets := make([]map[string]string, len(list.Items))
 	for i := range list.Items {
 		labelSets[i] = list.Items[i].Labels
+	}
+	return labelSets, nil
+}
+
+// Zones returns the region's availability zones, from the nodes' zone labels.
+func (s *Store) Zones(ctx context.Context, region string) ([]string, error) {
+	labelSets, err := s.NodeLabels(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return zones.FromNodeLabels(region, labelSets), nil
 }

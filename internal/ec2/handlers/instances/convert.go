@@ -1,12 +1,14 @@
 package instances
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/internal/ec2/protocol"
 	"github.com/koala-dev/koala/internal/ec2/tagging"
+	"github.com/koala-dev/koala/internal/zones"
 )
 
 // displayState is the state EC2 clients see: the operator's status, except where the
@@ -64,22 +66,35 @@ func privateDNSName(ip, region string) string {
 	return "ip-" + strings.ReplaceAll(ip, ".", "-") + "." + region + ".compute.internal"
 }
 
-// view is what renders an instance: the region, and the zone that the operator has
-// not reported yet.
+// view is what renders an instance: the region, and the nodes' labels, from which the
+// zone of an instance the operator has not confirmed yet is computed as the operator
+// will choose it.
 type view struct {
-	region      string
-	defaultZone string
+	region     string
+	nodeLabels []map[string]string
+}
+
+func (h *Handlers) view(ctx context.Context) (view, error) {
+	labels, err := h.Store.NodeLabels(ctx)
+	if err != nil {
+		return view{}, err
+	}
+	return view{region: h.Region, nodeLabels: labels}, nil
+}
+
+// zone is where the instance is: the operator's record, the zone asked for, or the one
+// the operator will choose (seeded by the reservation, so a launch shares one zone).
+func (v view) zone(inst *koalav1.Instance) string {
+	if z := zoneOf(inst); z != "" {
+		return z
+	}
+	z, _ := zones.Assign(v.region, v.nodeLabels, reservationID(inst))
+	return z
 }
 
 func (v view) instance(inst *koalav1.Instance) instanceXML {
 	state := displayState(inst)
-	zone := inst.Status.AvailabilityZone
-	if zone == "" {
-		zone = inst.Spec.Placement.AvailabilityZone
-	}
-	if zone == "" {
-		zone = v.defaultZone
-	}
+	zone := v.zone(inst)
 	launch := inst.CreationTimestamp.Time
 	if inst.Status.LaunchTime != nil {
 		launch = inst.Status.LaunchTime.Time

@@ -13,7 +13,6 @@ import (
 	"github.com/koala-dev/koala/internal/ec2/filter"
 	"github.com/koala-dev/koala/internal/ec2/protocol"
 	"github.com/koala-dev/koala/internal/ids"
-	"github.com/koala-dev/koala/internal/zones"
 )
 
 func one(s string) []string {
@@ -214,7 +213,10 @@ func (h *Handlers) describe(ctx context.Context, c *action.Call, in listInput) (
 	if err != nil {
 		return nil, err
 	}
-	v := view{region: h.Region, defaultZone: zones.Default(h.Region)}
+	v, err := h.view(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return &describeInstancesResponse{ReservationSet: v.reservations(page, c.Account.ID), NextToken: next}, nil
 }
 
@@ -293,13 +295,17 @@ func (h *Handlers) describeStatus(ctx context.Context, c *action.Call, in status
 	if err != nil {
 		return nil, err
 	}
+	v, err := h.view(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := &describeInstanceStatusResponse{NextToken: next}
 	for _, inst := range page {
 		hv := health(inst)
 		detail := []statusDetailXML{{Name: "reachability", Status: hv.detail}}
 		out.InstanceStatusSet = append(out.InstanceStatusSet, instanceStatusXML{
 			InstanceID:        inst.EC2ID(),
-			AvailabilityZone:  zoneOrDefault(zoneOf(inst), h.Region),
+			AvailabilityZone:  v.zone(inst),
 			InstanceState:     stateOf(displayState(inst)),
 			SystemStatus:      statusSummaryXML{Status: hv.status, Details: detail},
 			InstanceStatus:    statusSummaryXML{Status: hv.status, Details: detail},
@@ -307,13 +313,6 @@ func (h *Handlers) describeStatus(ctx context.Context, c *action.Call, in status
 		})
 	}
 	return out, nil
-}
-
-func zoneOrDefault(z, region string) string {
-	if z == "" {
-		return zones.Default(region)
-	}
-	return z
 }
 
 // Credit specifications: DescribeInstanceCreditSpecifications.

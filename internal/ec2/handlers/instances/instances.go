@@ -24,6 +24,7 @@ type Store interface {
 	KeyPairByName(ctx context.Context, acct store.Account, name string) (*koalav1.KeyPair, error)
 	InstanceType(ctx context.Context, name string) (*instancetypev1beta1.VirtualMachineClusterInstancetype, error)
 	Zones(ctx context.Context, region string) ([]string, error)
+	NodeLabels(ctx context.Context) ([]map[string]string, error)
 	store.Writer
 }
 

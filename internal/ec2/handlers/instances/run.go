@@ -19,7 +19,6 @@ import (
 	"github.com/koala-dev/koala/internal/ec2/protocol"
 	"github.com/koala-dev/koala/internal/ec2/tagging"
 	"github.com/koala-dev/koala/internal/ids"
-	"github.com/koala-dev/koala/internal/zones"
 )
 
 // instanceFinalizer is the operator's finalizer. The endpoint sets it at creation, so
@@ -149,6 +148,10 @@ func (h *Handlers) parseRun(p *protocol.Params) (runInput, error) {
 }
 
 func (h *Handlers) run(ctx context.Context, c *action.Call, in runInput) (protocol.Body, error) {
+	digest := in.digest()
+	if err := h.checkClientToken(ctx, c, in.clientToken, digest); err != nil {
+		return nil, err
+	}
 	if err := h.checkLaunch(ctx, c, in); err != nil {
 		return nil, err
 	}
@@ -156,7 +159,6 @@ func (h *Handlers) run(ctx context.Context, c *action.Call, in runInput) (protoc
 	if in.clientToken != "" {
 		reservation = ids.FromSeed(ids.Reservation, c.Account.Namespace, in.clientToken)
 	}
-	digest := in.digest()
 
 	launched := make([]*koalav1.Instance, in.maxCount)
 	errs := make([]error, in.maxCount)
@@ -183,7 +185,10 @@ func (h *Handlers) run(ctx context.Context, c *action.Call, in runInput) (protoc
 		}
 		return nil, firstEC2Error(errs)
 	}
-	v := view{region: h.Region, defaultZone: zones.Default(h.Region)}
+	v, err := h.view(ctx)
+	if err != nil {
+		return nil, err
+	}
 	res := v.reservations(launched, c.Account.ID)
 	if len(res) != 1 {
 		return nil, fmt.Errorf("launch of %d instances produced %d reservations", len(launched), len(res))
@@ -207,6 +212,37 @@ func firstEC2Error(errs []error) error {
 		}
 	}
 	return first
+}
+
+// checkClientToken refuses a client token that an earlier launch used with other
+// parameters, before anything is created: launchOne would only notice the mismatch on
+// the instances the first launch made, after creating those it did not make (a retry
+// with a larger MaxCount would leave them behind). Every launch with a token has an
+// instance of launch index 0, so that one tells.
+func (h *Handlers) checkClientToken(ctx context.Context, c *action.Call, token, digest string) error {
+	if token == "" {
+		return nil
+	}
+	id := ids.FromSeed(ids.Instance, c.Account.Namespace, token, "0")
+	existing, err := h.Store.InstanceByName(ctx, c.Account, id)
+	if err != nil {
+		return err
+	}
+	if existing == nil {
+		// Not in our cache (yet): ask the API server, as launchOne does.
+		existing = &koalav1.Instance{}
+		if err := h.Store.Direct().Get(ctx, client.ObjectKey{Namespace: c.Account.Namespace, Name: id}, existing); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("reading the instance of client token %q: %w", token, err)
+		}
+	}
+	if existing.Annotations[koalav1.ClientTokenHashAnnotation] != digest {
+		return protocol.Errorf(protocol.CodeIdempotentParameterMismatch,
+			"The client token '%s' was already used with different parameters", token)
+	}
+	return nil
 }
 
 // checkLaunch refuses a launch that cannot work, before anything is created.
