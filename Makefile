@@ -64,9 +64,12 @@ run:
 	go build -o $(BIN)/koala-local ./cmd/koala-local
 	KUBEBUILDER_ASSETS=$$(hack/build-controlplane.sh) $(BIN)/koala-local
 
-## bench: Go benchmarks and the side-by-side run against moto_server
+## bench: Go benchmarks of the hot paths, then the side-by-side run against moto_server
+## (COUNT instances, default 1000); results go to bench/results/
 bench:
-	go test -run='^$$' -bench=. -benchmem ./internal/...
+	mkdir -p bench/results
+	go test -run='^$$' -bench=. -benchmem ./internal/... | tee bench/results/go-benchmarks.txt
+	KUBEBUILDER_ASSETS=$(CONTROLPLANE) hack/bench-sidebyside.sh
 
 clean:
 	rm -rf $(BIN)/koala-* $(BIN)/.controlplane-build
