@@ -26,7 +26,8 @@ generate: $(CONTROLLER_GEN)
 ## manifests: CRDs, RBAC, the KubeVirt/CDI CRDs the stack installs, the instance type catalog
 manifests: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases \
-		rbac:roleName=koala-operator paths=./controllers/... output:rbac:artifacts:config=config/rbac
+		rbac:roleName=koala-operator paths=./controllers/... paths=./internal/operator/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=koala-ec2 paths=./internal/ec2/store/... output:rbac:artifacts:config=config/rbac/ec2
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=kubevirt.io/api/core/v1 paths=kubevirt.io/api/instancetype/v1beta1 \
 		paths=kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1 output:crd:artifacts:config=$$tmp; \
