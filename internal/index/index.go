@@ -21,7 +21,13 @@ const (
 	InstanceType = "koala.spec.instanceType"
 	// KeyName indexes Instances by spec.keyName and KeyPairs by their key name.
 	KeyName = "koala.keyName"
+	// Tag indexes Instances by each of their tags, as TagValue(key, value).
+	Tag = "koala.tag"
 )
+
+// TagValue is the Tag index's value for one tag. Two tags that render alike (a NUL in a
+// key) only widen a lookup's candidates: the filter that follows still decides.
+func TagValue(key, value string) string { return key + "\x00" + value }
 
 // Setup registers the field indexes with the manager's cache. Call it once,
 // before the cache starts.
@@ -39,6 +45,14 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 		{&koalav1.Instance{}, InstanceType, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Instance).Spec.InstanceType) }},
 		{&koalav1.Instance{}, KeyName, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Instance).Spec.KeyName) }},
 		{&koalav1.KeyPair{}, KeyName, func(o client.Object) []string { return nonEmpty(o.(*koalav1.KeyPair).KeyName()) }},
+		{&koalav1.Instance{}, Tag, func(o client.Object) []string {
+			tags := o.(*koalav1.Instance).Spec.Tags
+			out := make([]string, 0, len(tags))
+			for k, v := range tags {
+				out = append(out, TagValue(k, v))
+			}
+			return out
+		}},
 	}
 	for _, ix := range indexes {
 		if err := indexer.IndexField(ctx, ix.obj, ix.field, ix.extract); err != nil {

@@ -38,6 +38,27 @@ func (s *Store) Instances(ctx context.Context, acct Account) ([]koalav1.Instance
 	return list.Items, nil
 }
 
+// InstancesByTag returns the account's instances that have the tag key with one of
+// the values, read-only, through the tag index.
+func (s *Store) InstancesByTag(ctx context.Context, acct Account, key string, values []string) ([]koalav1.Instance, error) {
+	var out []koalav1.Instance
+	seen := map[string]bool{}
+	for _, v := range values {
+		var list koalav1.InstanceList
+		if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace),
+			client.MatchingFields{index.Tag: index.TagValue(key, v)}, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, fmt.Errorf("looking up instances by tag %q: %w", key, err)
+		}
+		for i := range list.Items {
+			if uid := string(list.Items[i].UID); !seen[uid] {
+				seen[uid] = true
+				out = append(out, list.Items[i])
+			}
+		}
+	}
+	return out, nil
+}
+
 // InstanceByName returns the account's instance with that object name, or nil.
 func (s *Store) InstanceByName(ctx context.Context, acct Account, name string) (*koalav1.Instance, error) {
 	inst := &koalav1.Instance{}

@@ -214,7 +214,8 @@ func (h *Handlers) modifyAttribute(ctx context.Context, c *action.Call, m modifi
 		if len(raw) > maxUserData {
 			return nil, protocol.Errorf(protocol.CodeInvalidParameterValue, "User data is limited to %d bytes", maxUserData)
 		}
-		inst.Spec.UserData = m.value
+		// Re-encoded without the line breaks the decoder skips, as in RunInstances.
+		inst.Spec.UserData = base64.StdEncoding.EncodeToString(raw)
 	case "disableApiTermination":
 		if inst.Spec.DisableAPITermination, err = parseBool("DisableApiTermination", m.value); err != nil {
 			return nil, err

@@ -30,6 +30,18 @@ func (s *listStore) Instance(_ context.Context, _ store.Account, id string) (*ko
 	}
 	return nil, nil
 }
+func (s *listStore) InstancesByTag(_ context.Context, _ store.Account, key string, values []string) ([]koalav1.Instance, error) {
+	var out []koalav1.Instance
+	for _, inst := range s.items {
+		for _, v := range values {
+			if got, ok := inst.Spec.Tags[key]; ok && got == v {
+				out = append(out, inst)
+				break
+			}
+		}
+	}
+	return out, nil
+}
 func (s *listStore) InstanceByName(context.Context, store.Account, string) (*koalav1.Instance, error) {
 	return nil, nil
 }

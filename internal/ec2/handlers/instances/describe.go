@@ -177,7 +177,7 @@ func (h *Handlers) selectInstances(ctx context.Context, c *action.Call, in listI
 			return nil, notFound(missing)
 		}
 	} else {
-		all, err := h.Store.Instances(ctx, c.Account)
+		all, err := h.candidates(ctx, c, in.filters, match)
 		if err != nil {
 			return nil, err
 		}
@@ -196,6 +196,21 @@ func (h *Handlers) selectInstances(ctx context.Context, c *action.Call, in listI
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].EC2ID() < out[j].EC2ID() })
 	return out, nil
+}
+
+// candidates are the instances a Describe without IDs must look at: those the tag
+// index finds for a tag:<key> filter with literal values, else all of the account's.
+func (h *Handlers) candidates(ctx context.Context, c *action.Call, fs []filter.Filter, match filter.Matcher[*koalav1.Instance]) ([]koalav1.Instance, error) {
+	for _, f := range fs {
+		key, ok := strings.CutPrefix(f.Name, "tag:")
+		if !ok {
+			continue
+		}
+		if values, literal := match.Exact(f.Name); literal {
+			return h.Store.InstancesByTag(ctx, c.Account, key, values)
+		}
+	}
+	return h.Store.Instances(ctx, c.Account)
 }
 
 func idKey(i **koalav1.Instance) string { return (*i).EC2ID() }

@@ -91,7 +91,9 @@ func (h *Handlers) parseRun(p *protocol.Params) (runInput, error) {
 		if len(raw) > maxUserData {
 			return in, protocol.Errorf(protocol.CodeInvalidParameterValue, "User data is limited to %d bytes", maxUserData)
 		}
-		in.userData = ud
+		// Re-encoded: the decoder skips line breaks (MIME encoders wrap base64 at 76
+		// characters, and EC2 accepts that), which spec.userData's pattern refuses.
+		in.userData = base64.StdEncoding.EncodeToString(raw)
 	}
 	if pl, ok := p.Struct("Placement"); ok {
 		in.zone, _ = pl.String("AvailabilityZone")
