@@ -101,7 +101,16 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 	}
 	defer ln.Close()
 
-	env, err := testenv.Start(testenv.Options{DataDir: filepath.Join(dataDir, "controlplane")})
+	// envtest learns the CA of the API server's serving certificate only when it makes
+	// that certificate, which it does only when none is in the directory: with the one an
+	// earlier run left there it panics before any client can connect. The certificate is
+	// cheap to make again (the kubeconfig is written anew on every run); etcd's data is
+	// what must survive.
+	controlPlaneDir := filepath.Join(dataDir, "controlplane")
+	if err := os.Remove(filepath.Join(controlPlaneDir, "apiserver", "apiserver.crt")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	env, err := testenv.Start(testenv.Options{DataDir: controlPlaneDir})
 	if err != nil {
 		return err
 	}

@@ -203,6 +203,15 @@ func (p *Params) Struct(name string) (*Params, bool) {
 	return sub, false
 }
 
+// Remove deletes parameters, so that no handler reads them, reports them unknown or
+// binds a pagination token to them.
+func (p *Params) Remove(names ...string) {
+	for _, name := range names {
+		delete(p.values, p.key(name))
+		delete(p.used, p.key(name))
+	}
+}
+
 // Path is the full parameter name of a field of this view, for error messages.
 func (p *Params) Path(name string) string { return p.key(name) }
 

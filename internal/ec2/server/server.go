@@ -160,9 +160,10 @@ func (s *Server) authenticate(r *http.Request, requestID string) ([]byte, *actio
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, name := range presignParams {
-		params.String(name)
-	}
+	// Removed rather than only marked as read: the pagination tokens bind to the
+	// request's parameters (Params.Canonical), and these change with every signature,
+	// so a presigned GET could never continue a page it was given.
+	params.Remove(presignParams...)
 	return body, &action.Call{Params: params, Account: acct, KeyID: keyID, RequestID: requestID}, nil
 }
 

@@ -48,14 +48,18 @@ func (s *listStore) InstanceByName(context.Context, store.Account, string) (*koa
 func (s *listStore) Instances(context.Context, store.Account) ([]koalav1.Instance, error) {
 	return s.items, nil
 }
-func (s *listStore) Image(context.Context, store.Account, string) (*koalav1.Image, error) { return nil, nil }
+func (s *listStore) Image(context.Context, store.Account, string) (*koalav1.Image, error) {
+	return nil, nil
+}
 func (s *listStore) KeyPairByName(context.Context, store.Account, string) (*koalav1.KeyPair, error) {
 	return nil, nil
 }
 func (s *listStore) InstanceType(context.Context, string) (*instancetypev1beta1.VirtualMachineClusterInstancetype, error) {
 	return nil, nil
 }
-func (s *listStore) Zones(context.Context, string) ([]string, error) { return []string{"koala-1a"}, nil }
+func (s *listStore) Zones(context.Context, string) ([]string, error) {
+	return []string{"koala-1a"}, nil
+}
 func (s *listStore) NodeLabels(context.Context) ([]map[string]string, error) {
 	return []map[string]string{{"topology.kubernetes.io/zone": "koala-1a"}}, nil
 }
