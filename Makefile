@@ -62,7 +62,8 @@ test-e2e:
 ## run: the local stack, in the foreground until Ctrl-C
 run:
 	@hack/build-controlplane.sh >/dev/null
-	go build -o $(BIN)/koala-local ./cmd/koala-local
+	@echo "building koala-local (the first build compiles Kubernetes' client libraries: about a minute)"
+	@go build -o $(BIN)/koala-local ./cmd/koala-local
 	KUBEBUILDER_ASSETS=$$(hack/build-controlplane.sh) $(BIN)/koala-local
 
 ## bench: Go benchmarks of the hot paths, then the side-by-side run against moto_server
