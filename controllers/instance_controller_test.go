@@ -434,3 +434,16 @@ func TestKeyPairsGetAnIDAFingerprintAndDuplicatesAreReported(t *testing.T) {
 		g.Expect(bad.Status.Conditions).To(ContainElement(HaveField("Reason", koalav1.KeyPairReasonInvalidKey)))
 	}, timeout).Should(Succeed())
 }
+
+func TestInstanceNamesThatCannotNameAVirtualMachineAreRefused(t *testing.T) {
+	ns := namespace(t)
+	for name, objName := range map[string]string{
+		"a name with dots":     "web.example",
+		"a name of 59 letters": strings.Repeat("a", 59),
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := k8s.Create(context.Background(), testgen.Instance(objName, ns, "ami-0123456789abcdef0"))
+			NewWithT(t).Expect(err).To(MatchError(ContainSubstring("must be a DNS label of at most 58 characters")))
+		})
+	}
+}

@@ -96,7 +96,7 @@ type InstanceSpec struct {
 	// It can be changed only while the instance is stopped.
 	// +required
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`
 	InstanceType string `json:"instanceType"`
 
@@ -253,6 +253,7 @@ const (
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=koala,shortName=inst
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 58 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="an instance's name must be a DNS label of at most 58 characters (its VirtualMachine, pod and root disk are named after it)"
 // +kubebuilder:printcolumn:name="ID",type=string,JSONPath=`.status.instanceId`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.instanceType`

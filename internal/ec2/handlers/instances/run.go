@@ -331,6 +331,11 @@ func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, r
 	if err == nil {
 		return inst, nil
 	}
+	if apierrors.IsInvalid(err) {
+		// What the parameters' checks let through and the API server's schema refuses
+		// is still the client's mistake, not ours.
+		return nil, protocol.Errorf(protocol.CodeInvalidParameterValue, "%s", firstCause(err))
+	}
 	if in.clientToken == "" || !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("creating instance: %w", err)
 	}
