@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/koala-dev/koala/internal/ec2/filter"
 )
 
 // Params are the parameters of one EC2 Query request. Reading a parameter marks it as
@@ -235,11 +237,9 @@ func (p *Params) CheckUnused() error {
 	return nil
 }
 
-// Filter is one Filter.N of a Describe call: a name and its values.
-type Filter struct {
-	Name   string
-	Values []string
-}
+// Filter is one Filter.N of a Describe call: a name and its values, as the filter
+// package evaluates it.
+type Filter = filter.Filter
 
 // Filters reads Filter.N.Name and Filter.N.Value.M.
 func (p *Params) Filters() ([]Filter, error) {

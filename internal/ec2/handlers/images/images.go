@@ -193,12 +193,8 @@ func parseDescribe(p *protocol.Params) (describeInput, error) {
 	if in.executableBy, err = p.Strings("ExecutableBy"); err != nil {
 		return in, err
 	}
-	fs, err := p.Filters()
-	if err != nil {
+	if in.filters, err = p.Filters(); err != nil {
 		return in, err
-	}
-	for _, f := range fs {
-		in.filters = append(in.filters, filter.Filter{Name: f.Name, Values: f.Values})
 	}
 	for _, name := range []string{"IncludeDeprecated", "IncludeDisabled"} {
 		if _, _, err := p.Bool(name); err != nil {

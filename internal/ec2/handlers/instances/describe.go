@@ -87,14 +87,6 @@ func launchTime(i *koalav1.Instance) time.Time {
 	return i.CreationTimestamp.Time
 }
 
-func toFilters(fs []protocol.Filter) []filter.Filter {
-	out := make([]filter.Filter, len(fs))
-	for i, f := range fs {
-		out[i] = filter.Filter{Name: f.Name, Values: f.Values}
-	}
-	return out
-}
-
 // listInput is the common input of a Describe call over instances: explicit IDs,
 // filters and pagination.
 type listInput struct {
@@ -117,11 +109,9 @@ func parseList(p *protocol.Params, action string, min, max int64) (listInput, er
 			return in, malformedInstanceID(id)
 		}
 	}
-	fs, err := p.Filters()
-	if err != nil {
+	if in.filters, err = p.Filters(); err != nil {
 		return in, err
 	}
-	in.filters = toFilters(fs)
 	mr, hasMax, err := p.Int("MaxResults", min, max)
 	if err != nil {
 		return in, err
@@ -156,25 +146,8 @@ func (h *Handlers) selectInstances(ctx context.Context, c *action.Call, in listI
 	}
 	var candidates []*koalav1.Instance
 	if len(in.ids) > 0 {
-		var missing []string
-		seen := map[string]bool{}
-		for _, id := range in.ids {
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			inst, err := h.Store.Instance(ctx, c.Account, id)
-			if err != nil {
-				return nil, err
-			}
-			if inst == nil {
-				missing = append(missing, id)
-				continue
-			}
-			candidates = append(candidates, inst)
-		}
-		if len(missing) > 0 {
-			return nil, notFound(missing)
+		if candidates, err = h.lookupAll(ctx, c, in.ids); err != nil {
+			return nil, err
 		}
 	} else {
 		all, err := h.candidates(ctx, c, in.filters, match)

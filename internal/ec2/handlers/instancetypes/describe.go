@@ -209,12 +209,8 @@ func parseDescribe(p *protocol.Params) (describeInput, error) {
 	if in.names, err = p.Strings("InstanceType"); err != nil {
 		return in, err
 	}
-	fs, err := p.Filters()
-	if err != nil {
+	if in.filters, err = p.Filters(); err != nil {
 		return in, err
-	}
-	for _, f := range fs {
-		in.filters = append(in.filters, filter.Filter{Name: f.Name, Values: f.Values})
 	}
 	// MaxResults may come with InstanceType.N: SDK paginators send both, and EC2
 	// pages a long list of names as it pages the whole catalog.

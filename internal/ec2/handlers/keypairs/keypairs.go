@@ -280,12 +280,8 @@ func parseDescribe(p *protocol.Params) (describeInput, error) {
 			return in, protocol.Errorf(protocol.CodeInvalidParameterValue, "Invalid id: \"%s\" (expecting \"key-...\")", id)
 		}
 	}
-	fs, err := p.Filters()
-	if err != nil {
+	if in.filters, err = p.Filters(); err != nil {
 		return in, err
-	}
-	for _, f := range fs {
-		in.filters = append(in.filters, filter.Filter{Name: f.Name, Values: f.Values})
 	}
 	if in.withPublicKey, _, err = p.Bool("IncludePublicKey"); err != nil {
 		return in, err

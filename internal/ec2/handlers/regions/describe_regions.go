@@ -32,7 +32,7 @@ func parseDescribeRegions(p *protocol.Params) (regionsInput, error) {
 	if _, _, err := p.Bool("AllRegions"); err != nil {
 		return in, err
 	}
-	in.filters, err = filters(p)
+	in.filters, err = p.Filters()
 	return in, err
 }
 

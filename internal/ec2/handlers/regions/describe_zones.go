@@ -49,7 +49,7 @@ func parseDescribeZones(p *protocol.Params) (zonesInput, error) {
 	if _, _, err := p.Bool("AllAvailabilityZones"); err != nil {
 		return in, err
 	}
-	in.filters, err = filters(p)
+	in.filters, err = p.Filters()
 	return in, err
 }
 

@@ -6,8 +6,6 @@ import (
 	"context"
 
 	"github.com/koala-dev/koala/internal/ec2/action"
-	"github.com/koala-dev/koala/internal/ec2/filter"
-	"github.com/koala-dev/koala/internal/ec2/protocol"
 )
 
 // Store is what the handlers read.
@@ -40,17 +38,6 @@ func (h *Handlers) Actions() []action.Action {
 // to opt in to.
 const optInNotRequired = "opt-in-not-required"
 
-func filters(p *protocol.Params) ([]filter.Filter, error) {
-	fs, err := p.Filters()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]filter.Filter, len(fs))
-	for i, f := range fs {
-		out[i] = filter.Filter{Name: f.Name, Values: f.Values}
-	}
-	return out, nil
-}
 
 // one is a filter field's values: the value, or none when it is empty.
 func one(s string) []string {

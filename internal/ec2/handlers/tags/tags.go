@@ -224,11 +224,10 @@ func parseDescribe(p *protocol.Params) (describeInput, error) {
 		return in, err
 	}
 	for _, f := range fs {
-		ff := filter.Filter{Name: f.Name, Values: f.Values}
 		if strings.HasPrefix(f.Name, "tag:") {
-			in.tagFilters = append(in.tagFilters, ff)
+			in.tagFilters = append(in.tagFilters, f)
 		} else {
-			in.filters = append(in.filters, ff)
+			in.filters = append(in.filters, f)
 		}
 	}
 	max, _, err := p.Int("MaxResults", 5, 1000)
