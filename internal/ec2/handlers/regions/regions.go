@@ -38,7 +38,6 @@ func (h *Handlers) Actions() []action.Action {
 // to opt in to.
 const optInNotRequired = "opt-in-not-required"
 
-
 // one is a filter field's values: the value, or none when it is empty.
 func one(s string) []string {
 	if s == "" {
