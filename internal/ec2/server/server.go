@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -97,9 +96,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	body, call, err := s.authenticate(r, requestID)
+	call, err := s.authenticate(r, requestID)
 	if err == nil {
-		actionName, err = s.dispatch(r.Context(), w, body, call)
+		actionName, err = s.dispatch(r.Context(), w, call)
 	}
 	if err != nil {
 		e, known := protocol.AsError(err)
@@ -114,16 +113,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authenticate reads the bounded body, checks the signature and parses the
 // parameters.
-func (s *Server) authenticate(r *http.Request, requestID string) ([]byte, *action.Call, error) {
+func (s *Server) authenticate(r *http.Request, requestID string) (*action.Call, error) {
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		return nil, nil, protocol.Errorf(protocol.CodeUnsupportedProtocol, "The HTTP method %s is not supported; use POST or GET", r.Method)
+		return nil, protocol.Errorf(protocol.CodeUnsupportedProtocol, "The HTTP method %s is not supported; use POST or GET", r.Method)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
-		return nil, nil, protocol.Errorf(protocol.CodeInvalidRequest, "The request body could not be read")
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "The request body could not be read")
 	}
 	if len(body) > MaxBodyBytes {
-		return nil, nil, protocol.Errorf(protocol.CodeRequestEntityTooLarge, "The request body exceeds the limit of %d bytes", MaxBodyBytes)
+		return nil, protocol.Errorf(protocol.CodeRequestEntityTooLarge, "The request body exceeds the limit of %d bytes", MaxBodyBytes)
 	}
 
 	var acct store.Account
@@ -146,29 +145,29 @@ func (s *Server) authenticate(r *http.Request, requestID string) ([]byte, *actio
 	}
 	keyID, err := v.Verify(r.Context(), r, body)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 
 	raw := r.URL.RawQuery
 	if r.Method == http.MethodPost {
 		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
-			return nil, nil, protocol.Errorf(protocol.CodeInvalidRequest, "The Content-Type %q is not supported; send application/x-www-form-urlencoded", ct)
+			return nil, protocol.Errorf(protocol.CodeInvalidRequest, "The Content-Type %q is not supported; send application/x-www-form-urlencoded", ct)
 		}
 		raw = string(body)
 	}
 	params, err := protocol.ParseQuery(raw)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// Removed rather than only marked as read: the pagination tokens bind to the
 	// request's parameters (Params.Canonical), and these change with every signature,
 	// so a presigned GET could never continue a page it was given.
 	params.Remove(presignParams...)
-	return body, &action.Call{Params: params, Account: acct, KeyID: keyID, RequestID: requestID}, nil
+	return &action.Call{Params: params, Account: acct, KeyID: keyID, RequestID: requestID}, nil
 }
 
 // dispatch finds the action, runs it and writes its response.
-func (s *Server) dispatch(ctx context.Context, w http.ResponseWriter, _ []byte, call *action.Call) (string, error) {
+func (s *Server) dispatch(ctx context.Context, w http.ResponseWriter, call *action.Call) (string, error) {
 	name, ok := call.Params.String("Action")
 	if !ok || name == "" {
 		return "Unknown", protocol.Errorf(protocol.CodeMissingAction, "The request must contain the parameter Action")
@@ -209,13 +208,4 @@ func sanitize(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// SourceIP is the client's address, for logs.
-func SourceIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
