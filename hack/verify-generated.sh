@@ -12,9 +12,15 @@ for p in "${paths[@]}"; do
   cp -r "$p" "$before/$p"
 done
 make --no-print-directory generate manifests >/dev/null
-if ! diff -r "$before/api" api >/dev/null || ! diff -r "$before/config" config >/dev/null 2>&1; then
+stale=0
+for p in "${paths[@]}"; do
+  if ! diff -r "$before/$p" "$p" >/dev/null 2>&1; then
+    stale=1
+  fi
+done
+if (( stale )); then
   echo "Generated files were out of date; they have been regenerated. Review and commit:" >&2
-  for p in "${paths[@]}"; do diff -ru "$before/$p" "$p" >&2 || true; done
+  for p in "${paths[@]}"; do diff -ruN "$before/$p" "$p" >&2 || true; done
   exit 1
 fi
 echo "generated files are up to date"
