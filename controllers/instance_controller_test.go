@@ -252,6 +252,9 @@ func TestAMissingInstanceTypeBlocksTheLaunchUntilTheTypeExists(t *testing.T) {
 		g.Expect(c).NotTo(BeNil())
 		g.Expect(c.Reason).To(Equal(koalav1.InstanceReasonInstanceTypeNotFound))
 		g.Expect(c.Message).To(ContainSubstring(typeName))
+		// EC2 clients read why from the state reason.
+		g.Expect(inst.Status.StateReason).NotTo(BeNil())
+		g.Expect(inst.Status.StateReason.Code).To(Equal("Client.InstanceTypeNotFound"))
 	}, timeout).Should(Succeed())
 	g.Expect(apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &kubevirtv1.VirtualMachine{}))).To(BeTrue())
 

@@ -109,6 +109,14 @@ func setInstanceStatus(st *koalav1.InstanceStatus, o instanceObservation) {
 	if st.LaunchTime == nil {
 		st.LaunchTime = &metav1.Time{Time: o.now}
 	}
+	// What holds a launch back is the state reason EC2 clients read, as the Ready
+	// condition is for kubectl users.
+	if state == koalav1.InstanceStatePending {
+		st.StateReason = nil
+		if o.blocked != nil {
+			st.StateReason = &koalav1.StateReason{Code: "Client." + o.blocked.Reason, Message: o.blocked.Message}
+		}
+	}
 
 	// The address and node are the running guest's. A stopped instance keeps showing
 	// its last address, as EC2 does; a terminated one has none. They are recorded only

@@ -4,6 +4,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -34,7 +36,13 @@ func main() {
 	ctrl.SetLogger(logger)
 	opts.Log = logger
 
-	if err := localstack.Run(ctrl.SetupSignalHandler(), opts); err != nil {
+	ctx := ctrl.SetupSignalHandler()
+	err := localstack.Run(ctx, opts)
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Ctrl-C while the stack was starting: a stop that was asked for, not a failure.
+		err = nil
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "koala local stack:", err)
 		os.Exit(1)
 	}

@@ -20,8 +20,12 @@ const FamilyLabel = "cloud.koala.dev/instance-family"
 
 // Type is what EC2 says about an instance type.
 type Type struct {
-	Name               string
-	VCPUs              int32
+	Name  string
+	VCPUs int32
+	// Cores and ThreadsPerCore are EC2's default CPU options for the type: two threads
+	// per core when the vCPUs pair up, as on EC2's x86 types.
+	Cores              int32
+	ThreadsPerCore     int32
 	MemoryMiB          int64
 	Burstable          bool
 	Architecture       string
@@ -108,6 +112,10 @@ func Describe(it *instancetypev1beta1.VirtualMachineClusterInstancetype) Type {
 		MemoryMiB:          it.Spec.Memory.Guest.Value() / (1 << 20),
 		Architecture:       "x86_64",
 		NetworkPerformance: "Moderate",
+	}
+	t.Cores, t.ThreadsPerCore = t.VCPUs, 1
+	if t.VCPUs >= 2 && t.VCPUs%2 == 0 {
+		t.Cores, t.ThreadsPerCore = t.VCPUs/2, 2
 	}
 	a := it.Annotations
 	if v := a[koalav1.InstanceTypeArchitectureAnnotation]; v != "" {

@@ -15,11 +15,11 @@ func TestDefaultCatalogHasTheFamiliesFromNanoToLarge(t *testing.T) {
 		byName[it.Name] = Describe(&it)
 	}
 	want := map[string]Type{
-		"t3.nano":     {Name: "t3.nano", VCPUs: 2, MemoryMiB: 512, Burstable: true, Architecture: "x86_64", NetworkPerformance: "Up to 5 Gigabit"},
-		"t3.micro":    {Name: "t3.micro", VCPUs: 2, MemoryMiB: 1024, Burstable: true, Architecture: "x86_64", NetworkPerformance: "Up to 5 Gigabit"},
-		"m5.24xlarge": {Name: "m5.24xlarge", VCPUs: 96, MemoryMiB: 384 * 1024, Architecture: "x86_64", NetworkPerformance: "25 Gigabit"},
-		"c5.large":    {Name: "c5.large", VCPUs: 2, MemoryMiB: 4096, Architecture: "x86_64", NetworkPerformance: "Up to 10 Gigabit"},
-		"r5.xlarge":   {Name: "r5.xlarge", VCPUs: 4, MemoryMiB: 32768, Architecture: "x86_64", NetworkPerformance: "Up to 10 Gigabit"},
+		"t3.nano":     {Name: "t3.nano", VCPUs: 2, Cores: 1, ThreadsPerCore: 2, MemoryMiB: 512, Burstable: true, Architecture: "x86_64", NetworkPerformance: "Up to 5 Gigabit"},
+		"t3.micro":    {Name: "t3.micro", VCPUs: 2, Cores: 1, ThreadsPerCore: 2, MemoryMiB: 1024, Burstable: true, Architecture: "x86_64", NetworkPerformance: "Up to 5 Gigabit"},
+		"m5.24xlarge": {Name: "m5.24xlarge", VCPUs: 96, Cores: 48, ThreadsPerCore: 2, MemoryMiB: 384 * 1024, Architecture: "x86_64", NetworkPerformance: "25 Gigabit"},
+		"c5.large":    {Name: "c5.large", VCPUs: 2, Cores: 1, ThreadsPerCore: 2, MemoryMiB: 4096, Architecture: "x86_64", NetworkPerformance: "Up to 10 Gigabit"},
+		"r5.xlarge":   {Name: "r5.xlarge", VCPUs: 4, Cores: 2, ThreadsPerCore: 2, MemoryMiB: 32768, Architecture: "x86_64", NetworkPerformance: "Up to 10 Gigabit"},
 	}
 	for name, w := range want {
 		if got := byName[name]; got != w {
@@ -40,7 +40,8 @@ func TestDescribeDefaultsForAnAdminsInstancetype(t *testing.T) {
 		},
 	}
 	got := Describe(it)
-	if !got.Burstable || got.MemoryMiB != 2048 || got.Architecture != "x86_64" || got.NetworkPerformance != "Moderate" {
+	if !got.Burstable || got.MemoryMiB != 2048 || got.Architecture != "x86_64" || got.NetworkPerformance != "Moderate" ||
+		got.Cores != 1 || got.ThreadsPerCore != 2 {
 		t.Errorf("got %+v", got)
 	}
 	it.Name = "u1.medium"

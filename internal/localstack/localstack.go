@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -133,6 +134,11 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		return fmt.Errorf("preparing the account and catalog: %w", err)
 	}
 
+	// The managers are stopped, and waited for, before the control plane: the API server
+	// stops promptly only once its clients have gone (a watch still being set up when it
+	// is told to stop keeps it alive past envtest's 20 s, and the stack then fails).
+	var managers sync.WaitGroup
+	defer managers.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 4)
@@ -156,7 +162,9 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		if err := setup(mgr); err != nil {
 			return fmt.Errorf("setting up the %s: %w", name, err)
 		}
+		managers.Add(1)
 		go func(name string) {
+			defer managers.Done()
 			if err := mgr.Start(ctx); err != nil {
 				errs <- fmt.Errorf("%s: %w", name, err)
 			}

@@ -10,6 +10,7 @@ import (
 	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/internal/catalog"
 	"github.com/koala-dev/koala/internal/ec2/action"
 	"github.com/koala-dev/koala/internal/ec2/protocol"
 	"github.com/koala-dev/koala/internal/ec2/store"
@@ -56,6 +57,9 @@ func (s *listStore) KeyPairByName(context.Context, store.Account, string) (*koal
 }
 func (s *listStore) InstanceType(context.Context, string) (*instancetypev1beta1.VirtualMachineClusterInstancetype, error) {
 	return nil, nil
+}
+func (s *listStore) InstanceTypes(context.Context) ([]instancetypev1beta1.VirtualMachineClusterInstancetype, error) {
+	return catalog.Default(), nil
 }
 func (s *listStore) Zones(context.Context, string) ([]string, error) {
 	return []string{"koala-1a"}, nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/internal/catalog"
 	"github.com/koala-dev/koala/internal/ec2/protocol"
 	"github.com/koala-dev/koala/internal/ec2/tagging"
 	"github.com/koala-dev/koala/internal/zones"
@@ -72,6 +73,8 @@ func privateDNSName(ip, region string) string {
 type view struct {
 	region     string
 	nodeLabels []map[string]string
+	// types is the catalog, for the CPU options of each instance's type.
+	types map[string]catalog.Type
 }
 
 func (h *Handlers) view(ctx context.Context) (view, error) {
@@ -79,7 +82,24 @@ func (h *Handlers) view(ctx context.Context) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
-	return view{region: h.Region, nodeLabels: labels}, nil
+	its, err := h.Store.InstanceTypes(ctx)
+	if err != nil {
+		return view{}, err
+	}
+	types := make(map[string]catalog.Type, len(its))
+	for i := range its {
+		types[its[i].Name] = catalog.Describe(&its[i])
+	}
+	return view{region: h.Region, nodeLabels: labels, types: types}, nil
+}
+
+// cpuOptions are the type's CPU options; an instance whose type has since left the
+// catalog shows one core.
+func (v view) cpuOptions(instanceType string) cpuOptionsXML {
+	if t, ok := v.types[instanceType]; ok {
+		return cpuOptionsXML{CoreCount: t.Cores, ThreadsPerCore: t.ThreadsPerCore}
+	}
+	return cpuOptionsXML{CoreCount: 1, ThreadsPerCore: 1}
 }
 
 // zone is where the instance is: the operator's record, the zone asked for, or the one
@@ -122,7 +142,7 @@ func (v view) instance(inst *koalav1.Instance) instanceXML {
 		Hypervisor:          "xen",
 		EnaSupport:          true,
 		SourceDestCheck:     true,
-		CPUOptions:          cpuOptionsXML{CoreCount: 1, ThreadsPerCore: 1},
+		CPUOptions:          v.cpuOptions(inst.Spec.InstanceType),
 		CapacityReservation: capacityReservationXML{Preference: "open"},
 		MetadataOptions: metadataOptionsXML{
 			State: "applied", HTTPTokens: "optional", HTTPPutResponseHopLimit: 1,
@@ -136,8 +156,7 @@ func (v view) instance(inst *koalav1.Instance) instanceXML {
 		PrivateDNSNameOptions: privateDNSNameOptionsXML{HostnameType: "ip-name"},
 		MaintenanceOptions:    maintenanceOptionsXML{AutoRecovery: "default"},
 	}
-	if r := inst.Status.StateReason; r != nil && (state == koalav1.InstanceStateStopped || state == koalav1.InstanceStateStopping ||
-		state == koalav1.InstanceStateTerminated || state == koalav1.InstanceStateShuttingDown) {
+	if r := inst.Status.StateReason; r != nil && state != koalav1.InstanceStateRunning {
 		x.StateReason = &stateReasonXML{Code: r.Code, Message: r.Message}
 	}
 	return x

@@ -24,6 +24,7 @@ type Store interface {
 	Image(ctx context.Context, acct store.Account, id string) (*koalav1.Image, error)
 	KeyPairByName(ctx context.Context, acct store.Account, name string) (*koalav1.KeyPair, error)
 	InstanceType(ctx context.Context, name string) (*instancetypev1beta1.VirtualMachineClusterInstancetype, error)
+	InstanceTypes(ctx context.Context) ([]instancetypev1beta1.VirtualMachineClusterInstancetype, error)
 	Zones(ctx context.Context, region string) ([]string, error)
 	NodeLabels(ctx context.Context) ([]map[string]string, error)
 	store.Writer

@@ -25,10 +25,6 @@ const clockSpeedGHz = 3.1
 // view is what Koala offers to every type: EBS-backed HVM guests on demand, no
 // instance store, no hibernation, no dedicated hosts, no placement groups.
 func view(t catalog.Type) instanceTypeXML {
-	cores, threads := t.VCPUs, int32(1)
-	if t.VCPUs >= 2 && t.VCPUs%2 == 0 {
-		cores, threads = t.VCPUs/2, 2
-	}
 	nics := maxNetworkInterfaces(t.VCPUs)
 	return instanceTypeXML{
 		InstanceType:                 t.Name,
@@ -43,7 +39,7 @@ func view(t catalog.Type) instanceTypeXML {
 			SustainedClockSpeedInGhz: clockSpeedGHz,
 			Manufacturer:             manufacturer(t.Architecture),
 		},
-		VCPUInfo:   vCPUInfoXML{DefaultVCPUs: t.VCPUs, DefaultCores: cores, DefaultThreadsPerCore: threads},
+		VCPUInfo:   vCPUInfoXML{DefaultVCPUs: t.VCPUs, DefaultCores: t.Cores, DefaultThreadsPerCore: t.ThreadsPerCore},
 		MemoryInfo: memoryInfoXML{SizeInMiB: t.MemoryMiB},
 		EbsInfo:    ebsInfoXML{EbsOptimizedSupport: "default", EncryptionSupport: "supported", NvmeSupport: "required"},
 		NetworkInfo: networkInfoXML{

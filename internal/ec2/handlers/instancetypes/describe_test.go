@@ -520,7 +520,14 @@ func TestViewDerivesTopologyAndLimitsFromVCPUs(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			x := view(catalog.Type{Name: "x.y", VCPUs: tc.vcpus, Architecture: "x86_64", NetworkPerformance: "Moderate"})
+			it := &instancetypev1beta1.VirtualMachineClusterInstancetype{
+				ObjectMeta: metav1.ObjectMeta{Name: "x.y"},
+				Spec: instancetypev1beta1.VirtualMachineInstancetypeSpec{
+					CPU:    instancetypev1beta1.CPUInstancetype{Guest: uint32(tc.vcpus)},
+					Memory: instancetypev1beta1.MemoryInstancetype{Guest: resource.MustParse("1Gi")},
+				},
+			}
+			x := view(catalog.Describe(it))
 			got := fmt.Sprint(x.VCPUInfo.DefaultCores, x.VCPUInfo.DefaultThreadsPerCore, x.NetworkInfo.MaximumNetworkInterfaces,
 				x.NetworkInfo.NetworkCards[0].MaximumNetworkInterfaces)
 			want := fmt.Sprint(tc.cores, tc.threads, tc.nics, tc.nics)
