@@ -424,6 +424,12 @@ func (a *account) privateImage(g Gomega, name string) string {
 		id = img.Status.ImageID
 		g.Expect(id).NotTo(BeEmpty())
 	}, timeout, poll).Should(Succeed())
+	// The operator confirmed the ID in the API server; the endpoint's cache sees it a
+	// moment later, and the waiter does not retry NotFound.
+	g.EventuallyWithOffset(1, func() error {
+		_, err := a.EC2.DescribeImages(a.ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+		return plain(err)
+	}, timeout, poll).Should(Succeed())
 	w := ec2.NewImageAvailableWaiter(a.EC2, func(o *ec2.ImageAvailableWaiterOptions) {
 		o.MinDelay, o.MaxDelay = 100*time.Millisecond, 500*time.Millisecond
 	})
