@@ -334,6 +334,13 @@ func (r *InstanceReconciler) reconcileVM(ctx context.Context, s *instanceScope) 
 		if !s.vm.DeletionTimestamp.IsZero() {
 			return ctrl.Result{}, nil // being deleted; its removal requeues us
 		}
+		if inst.Status.RootDeviceName == "" {
+			// Launched by an operator that stopped before it could record the image's
+			// disk layout.
+			if image, _, err := r.resolveImage(ctx, inst); err == nil && image != nil {
+				inst.Status.Architecture, inst.Status.RootDeviceName = image.Spec.Architecture, image.Spec.RootDeviceName
+			}
+		}
 		base := s.vm.DeepCopy()
 		changed, err := updateVM(s.vm, inst)
 		if err != nil || !changed {
@@ -368,6 +375,10 @@ func (r *InstanceReconciler) reconcileVM(ctx context.Context, s *instanceScope) 
 		s.blocked = &metav1.Condition{Reason: "InvalidUserData", Message: err.Error()}
 		return ctrl.Result{}, nil
 	}
+	// What the image says about the disk, recorded with the launch (an image can be
+	// deregistered later; EC2 keeps showing these).
+	inst.Status.Architecture = image.Spec.Architecture
+	inst.Status.RootDeviceName = image.Spec.RootDeviceName
 	if err := controllerutil.SetControllerReference(inst, vm, r.Client.Scheme()); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -92,6 +92,8 @@ func TestInstanceLaunchesThroughPendingToRunningWithTheVMsAddress(t *testing.T) 
 	g.Expect(inst.Status.NodeName).To(BeElementOf("node-a", "node-b"))
 	g.Expect(inst.Status.AvailabilityZone).To(BeElementOf("zone-a", "zone-b"))
 	g.Expect(inst.Status.LaunchTime).NotTo(BeNil())
+	g.Expect(inst.Status.RootDeviceName).To(Equal("/dev/xvda"), "the image's root device")
+	g.Expect(inst.Status.Architecture).To(Equal(koalav1.ArchitectureX8664))
 	g.Expect(inst.Finalizers).To(ContainElement("cloud.koala.dev/instance"))
 	g.Expect(meta(inst.Status.Conditions, koalav1.ReadyCondition)).To(Equal(metav1.ConditionTrue))
 

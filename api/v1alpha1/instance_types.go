@@ -198,6 +198,15 @@ type InstanceStatus struct {
 	// +kubebuilder:validation:MaxLength=64
 	AvailabilityZone string `json:"availabilityZone,omitempty"`
 
+	// architecture is the CPU architecture of the image the instance was launched from.
+	// +optional
+	Architecture Architecture `json:"architecture,omitempty"`
+
+	// rootDeviceName is the device name of the root disk, the image's.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	RootDeviceName string `json:"rootDeviceName,omitempty"`
+
 	// launchTime is when the instance was last started.
 	// +optional
 	LaunchTime *metav1.Time `json:"launchTime,omitempty"`

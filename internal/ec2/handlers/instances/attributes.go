@@ -89,7 +89,7 @@ func (h *Handlers) describeAttribute(ctx context.Context, c *action.Call, in att
 		}
 		out.InstanceInitiatedShutdownBehavior = &valueXML{Value: string(b)}
 	case "rootDeviceName":
-		out.RootDeviceName = &valueXML{Value: "/dev/xvda"}
+		out.RootDeviceName = &valueXML{Value: rootDeviceName(inst)}
 	case "blockDeviceMapping":
 		out.BlockDeviceMapping = &emptyListXML{}
 	case "productCodes":

@@ -50,6 +50,19 @@ func launchIndex(inst *koalav1.Instance) int32 {
 	return int32(n)
 }
 
+// rootDeviceName is the image's root device, recorded at launch; until the operator
+// has, EC2's usual /dev/xvda.
+func rootDeviceName(inst *koalav1.Instance) string {
+	return orDefault(inst.Status.RootDeviceName, "/dev/xvda")
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
 // reservationID is the launch request's ID: the operator's, or the endpoint's before the
 // operator has confirmed it.
 func reservationID(inst *koalav1.Instance) string {
@@ -120,22 +133,21 @@ func (v view) instance(inst *koalav1.Instance) instanceXML {
 		launch = inst.Status.LaunchTime.Time
 	}
 	x := instanceXML{
-		InstanceID:       inst.EC2ID(),
-		ImageID:          inst.Spec.ImageID,
-		InstanceState:    stateOf(state),
-		PrivateDNSName:   privateDNSName(inst.Status.PrivateIPAddress, v.region),
-		Reason:           inst.Status.StateTransitionReason,
-		KeyName:          inst.Spec.KeyName,
-		AmiLaunchIndex:   launchIndex(inst),
-		InstanceType:     inst.Spec.InstanceType,
-		LaunchTime:       protocol.FormatTime(launch),
-		Placement:        placementXML{AvailabilityZone: zone, Tenancy: "default"},
-		Monitoring:       monitoringXML{State: "disabled"},
-		PrivateIPAddress: inst.Status.PrivateIPAddress,
-		Architecture:     "x86_64",
-		RootDeviceType:   "ebs",
-		// The root disk is the image's; /dev/xvda until images say otherwise.
-		RootDeviceName:      "/dev/xvda",
+		InstanceID:          inst.EC2ID(),
+		ImageID:             inst.Spec.ImageID,
+		InstanceState:       stateOf(state),
+		PrivateDNSName:      privateDNSName(inst.Status.PrivateIPAddress, v.region),
+		Reason:              inst.Status.StateTransitionReason,
+		KeyName:             inst.Spec.KeyName,
+		AmiLaunchIndex:      launchIndex(inst),
+		InstanceType:        inst.Spec.InstanceType,
+		LaunchTime:          protocol.FormatTime(launch),
+		Placement:           placementXML{AvailabilityZone: zone, Tenancy: "default"},
+		Monitoring:          monitoringXML{State: "disabled"},
+		PrivateIPAddress:    inst.Status.PrivateIPAddress,
+		Architecture:        orDefault(string(inst.Status.Architecture), "x86_64"),
+		RootDeviceType:      "ebs",
+		RootDeviceName:      rootDeviceName(inst),
 		VirtualizationType:  "hvm",
 		ClientToken:         inst.Spec.ClientToken,
 		TagSet:              tagging.Set(inst.Spec.Tags),
