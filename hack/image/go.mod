@@ -1,0 +1,14 @@
+// The image builder is a module of its own, like hack/tools: it needs
+// go-containerregistry's image packages, and their dependencies stay out of Koala's.
+module github.com/koala-dev/koala/hack/image
+
+go 1.26.8
+
+require github.com/google/go-containerregistry v0.22.1
+
+require (
+	github.com/klauspost/compress v1.19.2 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/opencontainers/image-spec v1.1.1 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+)
