@@ -28,8 +28,8 @@ import (
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/internal/catalog"
-	"github.com/koala-dev/koala/internal/credentials"
 	"github.com/koala-dev/koala/internal/ec2/endpoint"
+	"github.com/koala-dev/koala/internal/ec2/throttle"
 	"github.com/koala-dev/koala/internal/kubevirtsim"
 	"github.com/koala-dev/koala/internal/operator"
 	"github.com/koala-dev/koala/internal/testenv"
@@ -129,8 +129,7 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 	if err != nil {
 		return err
 	}
-	accessKey, err := seed(ctx, c, opts)
-	if err != nil {
+	if err := seed(ctx, c, opts); err != nil {
 		return fmt.Errorf("preparing the account and catalog: %w", err)
 	}
 
@@ -152,6 +151,7 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		"kubevirt-simulator": opts.Simulator.SetupWithManager,
 	} {
 		mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+			Cache:   operator.CacheOptions(),
 			Scheme:  env.Scheme,
 			Metrics: metricsserver.Options{BindAddress: "0"},
 			Logger:  opts.Log.WithName(name),
@@ -171,11 +171,19 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		}(name)
 	}
 
+	// The audit log goes to a file: the terminal is kept for what the user must read.
+	auditLog, err := os.OpenFile(filepath.Join(dataDir, "audit.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close()
 	ep, err := endpoint.Start(ctx, env.Config, endpoint.Config{
 		Region:     opts.Region,
 		Endpoint:   opts.Listen,
 		Log:        opts.Log.WithName("ec2"),
 		Registerer: prometheus.NewRegistry(),
+		Throttle:   throttle.Defaults(),
+		Audit:      auditLog,
 	})
 	if err != nil {
 		return err
@@ -192,9 +200,24 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		_ = srv.Shutdown(shutdown)
 	}()
 
-	// Ready means usable: the first run-instances needs the shipped image available.
+	// Ready means usable: the first run-instances needs the shipped image available,
+	// and the account's key made by the operator.
 	if err := waitForImages(ctx, c, opts.ImagesNamespace); err != nil {
 		return err
+	}
+	accessKey, err := waitForKey(ctx, c)
+	if err != nil {
+		return err
+	}
+	for keyID := string(accessKey.Data[koalav1.AccessKeyIDKey]); ; {
+		if _, _, err := ep.Store.Credentials(ctx, keyID); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 
 	envFile := filepath.Join(dataDir, "env")
@@ -237,42 +260,62 @@ export AWS_EC2_METADATA_DISABLED=true
 // seed makes sure the instance type catalog, the account with its access key, and the
 // public image exist. It keeps what an earlier run made (the access key in
 // particular), so that a restart changes nothing a user relies on.
-func seed(ctx context.Context, c client.Client, opts Options) (*corev1.Secret, error) {
+func seed(ctx context.Context, c client.Client, opts Options) error {
 	for _, it := range catalog.Default() {
 		if err := c.Create(ctx, &it); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("installing instance type %s: %w", it.Name, err)
+			return fmt.Errorf("installing instance type %s: %w", it.Name, err)
 		}
 	}
-	for _, ns := range []*corev1.Namespace{
-		{ObjectMeta: metav1.ObjectMeta{Name: opts.AccountNamespace, Labels: map[string]string{koalav1.AccountIDLabel: opts.AccountID}}},
-		{ObjectMeta: metav1.ObjectMeta{Name: opts.ImagesNamespace}},
+	// The account and its key, as a platform team makes them; the operator makes the
+	// account's namespace and the key's Secret.
+	for _, obj := range []client.Object{
+		&koalav1.Account{
+			ObjectMeta: metav1.ObjectMeta{Name: opts.AccountNamespace},
+			Spec:       koalav1.AccountSpec{AccountID: opts.AccountID, DisplayName: "The local stack's account"},
+		},
+		&koalav1.AccessKey{
+			ObjectMeta: metav1.ObjectMeta{Name: localKeyName},
+			Spec:       koalav1.AccessKeySpec{Account: opts.AccountNamespace, Description: "The local stack's key, in .koala/env"},
+		},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opts.ImagesNamespace}},
 	} {
-		if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("creating namespace %s: %w", ns.Name, err)
+		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
 		}
-	}
-	key := &corev1.Secret{}
-	keyName := client.ObjectKey{Namespace: opts.AccountNamespace, Name: "local-access-key"}
-	if err := c.Get(ctx, keyName, key); apierrors.IsNotFound(err) {
-		key = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: keyName.Name, Namespace: keyName.Namespace, Labels: map[string]string{koalav1.AccessKeyLabel: "true"}},
-			Data: map[string][]byte{
-				koalav1.AccessKeyIDKey:     []byte(credentials.NewAccessKeyID()),
-				koalav1.SecretAccessKeyKey: []byte(credentials.NewSecretAccessKey()),
-			},
-		}
-		if err := c.Create(ctx, key); err != nil {
-			return nil, fmt.Errorf("creating the access key: %w", err)
-		}
-	} else if err != nil {
-		return nil, err
 	}
 	for _, img := range shippedImages(opts.ImagesNamespace) {
 		if err := c.Create(ctx, img); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("creating image %s: %w", img.Name, err)
+			return fmt.Errorf("creating image %s: %w", img.Name, err)
 		}
 	}
-	return key, nil
+	return nil
+}
+
+// localKeyName names the AccessKey whose credentials go into .koala/env.
+const localKeyName = "local"
+
+// waitForKey waits until the operator has made the local key's Secret and returns it.
+func waitForKey(ctx context.Context, c client.Client) (*corev1.Secret, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		key := &koalav1.AccessKey{}
+		err := c.Get(ctx, client.ObjectKey{Name: localKeyName}, key)
+		if err == nil && key.Status.SecretRef != nil {
+			sec := &corev1.Secret{}
+			err = c.Get(ctx, client.ObjectKey{Namespace: key.Status.SecretRef.Namespace, Name: key.Status.SecretRef.Name}, sec)
+			if err == nil {
+				return sec, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the operator did not make the access key's Secret: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // shippedImages are the public images the local stack offers, so that the first

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -15,10 +16,13 @@ import (
 
 	"github.com/go-logr/logr"
 
+	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/internal/ec2/action"
+	"github.com/koala-dev/koala/internal/ec2/audit"
 	"github.com/koala-dev/koala/internal/ec2/protocol"
 	"github.com/koala-dev/koala/internal/ec2/sigv4"
 	"github.com/koala-dev/koala/internal/ec2/store"
+	"github.com/koala-dev/koala/internal/ec2/throttle"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -36,6 +40,10 @@ type Config struct {
 	Now         func() time.Time
 	Log         logr.Logger
 	Metrics     *Metrics // optional
+	// Throttle limits each key's request rate; nil does not limit.
+	Throttle *throttle.Limiter
+	// Audit receives a line per mutating call; nil writes none.
+	Audit *audit.Logger
 }
 
 // Server answers EC2 Query requests.
@@ -84,6 +92,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := protocol.NewRequestID()
 	actionName := "Unknown"
 	code := "OK"
+	var call *action.Call
+	var a action.Action
 	defer func() {
 		if p := recover(); p != nil {
 			s.cfg.Log.Error(fmt.Errorf("panic: %v", p), "handler panicked", "requestID", requestID, "action", actionName)
@@ -94,11 +104,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.Metrics != nil {
 			s.cfg.Metrics.observe(actionName, code, s.cfg.Now().Sub(start))
 		}
+		if call != nil && a.Mutating {
+			s.audit(r, call, code)
+		}
 	}()
 
 	call, err := s.authenticate(r, requestID)
 	if err == nil {
-		actionName, err = s.dispatch(r.Context(), w, call)
+		a, err = s.lookup(call)
+		actionName = call.Action
+	}
+	var out []byte
+	if err == nil {
+		out, err = s.run(r.Context(), a, call)
 	}
 	if err != nil {
 		e, known := protocol.AsError(err)
@@ -109,6 +127,39 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, e, requestID)
 		return
 	}
+	w.Header().Set("x-amzn-RequestId", requestID)
+	protocol.Write(w, http.StatusOK, out)
+}
+
+// audit writes the audit line of a mutating call: the resource IDs among its
+// parameters and those the handler reported (the instances it launched, ...).
+func (s *Server) audit(r *http.Request, call *action.Call, code string) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	dryRun, _, _ := call.Params.Bool("DryRun")
+	rec := audit.Record{
+		Time:        s.cfg.Now().UTC(),
+		Account:     call.Account.ID,
+		AccessKeyID: call.KeyID,
+		Action:      call.Action,
+		Resources:   audit.ResourceIDs(append(call.Params.Values(), call.Resources...)...),
+		Result:      code,
+		RequestID:   call.RequestID,
+		SourceIP:    sourceIP(r),
+		DryRun:      dryRun,
+	}
+	if err := s.cfg.Audit.Log(rec); err != nil {
+		s.cfg.Log.Error(err, "writing audit record", "requestID", call.RequestID)
+	}
+}
+
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // authenticate reads the bounded body, checks the signature and parses the
@@ -166,35 +217,42 @@ func (s *Server) authenticate(r *http.Request, requestID string) (*action.Call, 
 	return &action.Call{Params: params, Account: acct, KeyID: keyID, RequestID: requestID}, nil
 }
 
-// dispatch finds the action, runs it and writes its response.
-func (s *Server) dispatch(ctx context.Context, w http.ResponseWriter, call *action.Call) (string, error) {
+// lookup finds the action the call names and checks the API version.
+func (s *Server) lookup(call *action.Call) (action.Action, error) {
 	name, ok := call.Params.String("Action")
 	if !ok || name == "" {
-		return "Unknown", protocol.Errorf(protocol.CodeMissingAction, "The request must contain the parameter Action")
+		return action.Action{}, protocol.Errorf(protocol.CodeMissingAction, "The request must contain the parameter Action")
 	}
 	a, known := s.actions[name]
 	if !known {
-		return "Unknown", protocol.Errorf(protocol.CodeInvalidAction, "The action %s is not valid for this web service.", sanitize(name))
-	}
-	version, ok := call.Params.String("Version")
-	if !ok || version == "" {
-		return name, protocol.MissingParameter("Version")
-	}
-	if !versionPattern.MatchString(version) {
-		return name, protocol.Errorf(protocol.CodeInvalidParameterValue, "Invalid value '%s' for Version", sanitize(version))
+		return action.Action{}, protocol.Errorf(protocol.CodeInvalidAction, "The action %s is not valid for this web service.", sanitize(name))
 	}
 	call.Action = name
+	version, ok := call.Params.String("Version")
+	if !ok || version == "" {
+		return a, protocol.MissingParameter("Version")
+	}
+	if !versionPattern.MatchString(version) {
+		return a, protocol.Errorf(protocol.CodeInvalidParameterValue, "Invalid value '%s' for Version", sanitize(version))
+	}
+	return a, nil
+}
+
+// run checks that the key may call the action (permission, then rate), runs it and
+// encodes its response. A read-only key is refused a mutating action even with
+// DryRun, as EC2 answers UnauthorizedOperation where the call would not be allowed.
+func (s *Server) run(ctx context.Context, a action.Action, call *action.Call) ([]byte, error) {
+	if a.Mutating && call.Account.Permission == koalav1.PermissionReadOnly {
+		return nil, protocol.Errorf(protocol.CodeUnauthorizedOperation, "You are not authorized to perform this operation.")
+	}
+	if s.cfg.Throttle != nil && !s.cfg.Throttle.Allow(call.KeyID, throttle.ClassOf(a.Name, a.Mutating)) {
+		return nil, protocol.Errorf(protocol.CodeRequestLimitExceeded, "Request limit exceeded.")
+	}
 	body, err := a.Handle(ctx, call)
 	if err != nil {
-		return name, err
+		return nil, err
 	}
-	out, err := protocol.Marshal(name, call.RequestID, body)
-	if err != nil {
-		return name, err
-	}
-	w.Header().Set("x-amzn-RequestId", call.RequestID)
-	protocol.Write(w, http.StatusOK, out)
-	return name, nil
+	return protocol.Marshal(a.Name, call.RequestID, body)
 }
 
 // sanitize bounds a client string echoed in a message.
