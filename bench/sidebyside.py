@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: the same boto3 workload against Koala's local stack and
-moto_server, in one run, each figure taken twice:
+"""Side-by-side benchmark: the same boto3 workload (instances, then volumes) against
+Koala's local stack and moto_server, in one run, each figure taken twice:
 
   end to end  - through boto3, what a user waits for (includes boto3's XML parsing,
                 about 0.4 s per 1,000 instances on these machines);
@@ -176,7 +176,72 @@ def run_workload(t, count, batch, repeats, single):
     e2e = timed(lambda: c.describe_instances(InstanceIds=[one]), repeats * 5)
     srv = [t.raw({"Action": "DescribeInstances", "InstanceId.1": one})[0] for _ in range(repeats * 5)]
     r["DescribeInstances by ID p50"] = (statistics.median(e2e), statistics.median(srv), "s")
+
+    r.update(volume_workload(t, count, repeats))
     return r, seen
+
+
+def settle(t, count):
+    """Waits (untimed) until every volume is attached or available: the instances just
+    launched are still booting on Koala, whose operator and simulator share the
+    machine's cores with the endpoint; moto has nothing to do in the background."""
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        busy = 0
+        for page in t.client.get_paginator("describe_volumes").paginate(PaginationConfig={"PageSize": 500}):
+            for v in page["Volumes"]:
+                if v["State"] not in ("available", "in-use") or any(a["State"] != "attached" for a in v.get("Attachments", [])):
+                    busy += 1
+        if busy == 0:
+            return
+        time.sleep(5)
+    print(f"{t.name}: volumes still settling after 10 minutes", file=sys.stderr)
+
+
+def volume_workload(t, count, repeats):
+    """Times DescribeVolumes of every volume, paginated by 500, and of one by ID. The
+    volumes are the root volumes of the instances launched before (both EC2s give each
+    instance one), so there are at least `count`; creating them one by one would measure
+    the endpoint's throttling instead."""
+    r = {}
+    c = t.client
+    settle(t, count)
+    # Koala's endpoint throttles each key (100 describe calls at once, 20 a second
+    # after); let its bucket fill, so that what follows (about 70 calls) is not throttled.
+    time.sleep(6)
+
+    def describe_all_e2e():
+        n, first = 0, None
+        for page in c.get_paginator("describe_volumes").paginate(PaginationConfig={"PageSize": 500}):
+            n += len(page["Volumes"])
+            if first is None and page["Volumes"]:
+                first = page["Volumes"][len(page["Volumes"]) // 2]["VolumeId"]
+        return n, first
+
+    def describe_all_raw():
+        token, total = None, 0.0
+        while True:
+            params = {"Action": "DescribeVolumes", "MaxResults": "500"}
+            if token:
+                params["NextToken"] = token
+            secs, body = t.raw(params)
+            total += secs
+            m = NEXT_TOKEN.search(body)
+            if not m:
+                return total
+            token = m.group(1).decode()
+
+    seen, one = describe_all_e2e()
+    if seen < count:
+        raise RuntimeError(f"{t.name}: DescribeVolumes saw {seen} volumes, expected at least {count}")
+    e2e = timed(describe_all_e2e, repeats)
+    srv = [describe_all_raw() for _ in range(repeats)]
+    r[f"DescribeVolumes, all {seen} (paginated) p50"] = (statistics.median(e2e), statistics.median(srv), "s")
+
+    e2e = timed(lambda: c.describe_volumes(VolumeIds=[one]), repeats * 5)
+    srv = [t.raw({"Action": "DescribeVolumes", "VolumeId.1": one})[0] for _ in range(repeats * 5)]
+    r["DescribeVolumes by ID p50"] = (statistics.median(e2e), statistics.median(srv), "s")
+    return r
 
 
 def fmt(v, unit):

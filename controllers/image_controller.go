@@ -15,17 +15,22 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/internal/ids"
+	"github.com/koala-dev/koala/internal/index"
 )
 
 // ImageFinalizer lets the operator delete an image's DataVolume and DataSource before
 // the Image disappears (owner references alone need a garbage collector).
 const ImageFinalizer = "cloud.koala.dev/image"
 
-// ImageReconciler imports each Image's disk into a CDI DataVolume and publishes it as
-// a DataSource that instances clone their root disk from.
+// ImageReconciler imports each Image's disk into a CDI DataVolume (or restores it from
+// a snapshot) and publishes it as a DataSource that instances clone their root disk
+// from; an image is available once that is done and its snapshots are completed.
 type ImageReconciler struct {
 	Client client.Client
 }
@@ -34,6 +39,11 @@ type imageScope struct {
 	image      *koalav1.Image
 	dataVolume *cdiv1beta1.DataVolume
 	dataSource *cdiv1beta1.DataSource
+	// rootSnapshot is the snapshot an image of source.snapshot is restored from.
+	rootSnapshot *koalav1.Snapshot
+	// waiting is why the image cannot be available yet although its disk may be: a
+	// snapshot of it is missing or not completed.
+	waiting *metav1.Condition
 }
 
 type imagePhase func(ctx context.Context, s *imageScope) (ctrl.Result, error)
@@ -44,8 +54,27 @@ func (r *ImageReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&koalav1.Image{}).
 		Owns(&cdiv1beta1.DataVolume{}).
 		Owns(&cdiv1beta1.DataSource{}).
+		Watches(&koalav1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(r.imagesUsing)).
 		Named("image").
 		Complete(r)
+}
+
+// imagesUsing maps a snapshot to the images that use it.
+func (r *ImageReconciler) imagesUsing(ctx context.Context, obj client.Object) []reconcile.Request {
+	snap := obj.(*koalav1.Snapshot)
+	if snap.EC2ID() == "" {
+		return nil
+	}
+	var list koalav1.ImageList
+	if err := r.Client.List(ctx, &list, client.InNamespace(snap.Namespace), client.MatchingFields{index.SnapshotID: snap.EC2ID()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing the images of a snapshot", "snapshot", snap.EC2ID())
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
 }
 
 // +kubebuilder:rbac:groups=cloud.koala.dev,resources=images,verbs=get;list;watch;update;patch
@@ -72,7 +101,7 @@ func (r *ImageReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ct
 		if !img.DeletionTimestamp.IsZero() {
 			return
 		}
-		setImageStatus(&img.Status, s.dataVolume, s.dataSource)
+		setImageStatus(&img.Status, s.dataVolume, s.dataSource, s.waiting)
 		if retErr == nil {
 			img.Status.ObservedGeneration = img.Generation
 		}
@@ -128,12 +157,39 @@ func (r *ImageReconciler) observe(ctx context.Context, s *imageScope) (ctrl.Resu
 	} else if !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("getting DataSource: %w", err)
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, r.observeSnapshots(ctx, s)
+}
+
+// observeSnapshots finds the snapshots the image uses: the root's (which the disk is
+// restored from) and its devices' (which instances restore), and whether each is
+// completed.
+func (r *ImageReconciler) observeSnapshots(ctx context.Context, s *imageScope) error {
+	img := s.image
+	for _, id := range img.SnapshotIDs() {
+		var list koalav1.SnapshotList
+		if err := r.Client.List(ctx, &list, client.InNamespace(img.Namespace), client.MatchingFields{index.EC2ID: id}); err != nil {
+			return fmt.Errorf("looking up snapshot %s: %w", id, err)
+		}
+		if len(list.Items) == 0 {
+			if s.waiting == nil {
+				s.waiting = &metav1.Condition{Reason: koalav1.ImageReasonSnapshotNotFound, Message: fmt.Sprintf("The snapshot %s does not exist", id)}
+			}
+			continue
+		}
+		snap := &list.Items[0]
+		if src := img.Spec.Source.Snapshot; src != nil && src.SnapshotID == id {
+			s.rootSnapshot = snap
+		}
+		if snap.Status.State != koalav1.SnapshotStateCompleted && s.waiting == nil {
+			s.waiting = &metav1.Condition{Reason: koalav1.ImageReasonSnapshotPending, Message: fmt.Sprintf("The snapshot %s is %s", id, orUnknown(string(snap.Status.State)))}
+		}
+	}
+	return nil
 }
 
 // desiredDataVolume imports the image's disk. The DataVolume and the DataSource share
 // the Image's name.
-func desiredDataVolume(img *koalav1.Image) *cdiv1beta1.DataVolume {
+func desiredDataVolume(img *koalav1.Image, rootSnapshot *koalav1.Snapshot) *cdiv1beta1.DataVolume {
 	size := img.Spec.RootVolumeSize
 	if size <= 0 {
 		size = 8
@@ -145,6 +201,8 @@ func desiredDataVolume(img *koalav1.Image) *cdiv1beta1.DataVolume {
 	case img.Spec.Source.Registry != nil:
 		url := img.Spec.Source.Registry.URL
 		source.Registry = &cdiv1beta1.DataVolumeSourceRegistry{URL: &url}
+	case rootSnapshot != nil:
+		source.Snapshot = &cdiv1beta1.DataVolumeSourceSnapshot{Namespace: rootSnapshot.Namespace, Name: volumeSnapshotName(rootSnapshot)}
 	}
 	return &cdiv1beta1.DataVolume{
 		ObjectMeta: metav1.ObjectMeta{
@@ -167,7 +225,10 @@ func (r *ImageReconciler) reconcileDataVolume(ctx context.Context, s *imageScope
 	if s.dataVolume != nil {
 		return ctrl.Result{}, nil
 	}
-	dv := desiredDataVolume(s.image)
+	if s.image.Spec.Source.Snapshot != nil && s.rootSnapshot == nil {
+		return ctrl.Result{}, nil // the snapshot's arrival brings us back
+	}
+	dv := desiredDataVolume(s.image, s.rootSnapshot)
 	if err := controllerutil.SetControllerReference(s.image, dv, r.Client.Scheme()); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -200,8 +261,15 @@ func (r *ImageReconciler) reconcileDataSource(ctx context.Context, s *imageScope
 }
 
 func (r *ImageReconciler) reconcileDelete(ctx context.Context, s *imageScope) (ctrl.Result, error) {
-	for _, obj := range []client.Object{s.dataSource, s.dataVolume} {
-		if obj == nil || obj.(metav1.Object).GetDeletionTimestamp() != nil {
+	var owned []client.Object // never a typed nil in the interface
+	if s.dataSource != nil {
+		owned = append(owned, s.dataSource)
+	}
+	if s.dataVolume != nil {
+		owned = append(owned, s.dataVolume)
+	}
+	for _, obj := range owned {
+		if obj.GetDeletionTimestamp() != nil {
 			continue
 		}
 		if err := r.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
@@ -219,9 +287,13 @@ func (r *ImageReconciler) reconcileDelete(ctx context.Context, s *imageScope) (c
 	return ctrl.Result{}, nil
 }
 
-// setImageStatus maps CDI's view of the import to the image's EC2 state.
-func setImageStatus(st *koalav1.ImageStatus, dv *cdiv1beta1.DataVolume, ds *cdiv1beta1.DataSource) {
+// setImageStatus maps CDI's view of the import to the image's EC2 state. waiting, when
+// not nil, holds an image whose disk is ready back (a snapshot is not completed).
+func setImageStatus(st *koalav1.ImageStatus, dv *cdiv1beta1.DataVolume, ds *cdiv1beta1.DataSource, waiting *metav1.Condition) {
 	cond := metav1.Condition{Type: koalav1.ReadyCondition, Status: metav1.ConditionFalse, Reason: koalav1.ImageReasonImporting, Message: "The disk is being imported"}
+	if waiting != nil {
+		cond.Reason, cond.Message = waiting.Reason, waiting.Message
+	}
 	st.State = koalav1.ImageStatePending
 	st.StateReason = nil
 	if dv != nil {
@@ -238,7 +310,7 @@ func setImageStatus(st *koalav1.ImageStatus, dv *cdiv1beta1.DataVolume, ds *cdiv
 			st.StateReason = &koalav1.StateReason{Code: "Client.ImportFailed", Message: msg}
 			cond.Reason, cond.Message = koalav1.ImageReasonImportFailed, msg
 		case cdiv1beta1.Succeeded:
-			if dataSourceReady(ds) {
+			if dataSourceReady(ds) && waiting == nil {
 				st.State = koalav1.ImageStateAvailable
 				st.DataSourceName = ds.Name
 				cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, koalav1.ImageReasonAvailable, "The image is available"

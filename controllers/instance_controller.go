@@ -17,11 +17,14 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
@@ -47,6 +50,10 @@ type InstanceReconciler struct {
 	TerminatedRetention time.Duration
 	// MaxConcurrentReconciles bounds parallel reconciles; 0 uses controller-runtime's 1.
 	MaxConcurrentReconciles int
+	// Storage maps the root volume's type to its StorageClass.
+	Storage StorageConfig
+
+	written writtenStatuses
 }
 
 // instanceScope is what one reconcile of one instance reads and decides.
@@ -56,6 +63,10 @@ type instanceScope struct {
 	vm       *kubevirtv1.VirtualMachine
 	vmi      *kubevirtv1.VirtualMachineInstance
 	blocked  *metav1.Condition
+	// volumes are those attached (or being attached or detached) to the instance;
+	// placed says where each goes.
+	volumes []koalav1.Volume
+	placed  instanceAttachments
 }
 
 type instancePhase func(ctx context.Context, s *instanceScope) (ctrl.Result, error)
@@ -70,6 +81,18 @@ func (r *InstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&koalav1.Image{}, handler.EnqueueRequestsFromMapFunc(r.instancesUsingImage)).
 		Watches(&koalav1.KeyPair{}, handler.EnqueueRequestsFromMapFunc(r.instancesUsingKey)).
 		Watches(&instancetypev1beta1.VirtualMachineClusterInstancetype{}, handler.EnqueueRequestsFromMapFunc(r.instancesOfType)).
+		// Only what places a volume on the instance: its attachment (spec), its ID, its
+		// deletion. Its status is the Volume reconciler's business.
+		Watches(&koalav1.Volume{}, handler.EnqueueRequestsFromMapFunc(r.instancesOfVolume), builder.WithPredicates(volumePlacementChanged)).
+		// Instances held back by a quota wait for room: a raised quota, or another
+		// instance of the account stopping or going away.
+		Watches(&koalav1.Account{}, handler.EnqueueRequestsFromMapFunc(r.instancesOfAccount)).
+		Watches(&koalav1.Instance{}, handler.EnqueueRequestsFromMapFunc(r.instancesBesides), builder.WithPredicates(predicate.Funcs{
+			CreateFunc:  func(event.CreateEvent) bool { return false },
+			UpdateFunc:  func(e event.UpdateEvent) bool { return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() },
+			DeleteFunc:  func(event.DeleteEvent) bool { return true },
+			GenericFunc: func(event.GenericEvent) bool { return false },
+		})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("instance").
 		Complete(r)
@@ -125,6 +148,9 @@ func (r *InstanceReconciler) instancesOfType(ctx context.Context, obj client.Obj
 // +kubebuilder:rbac:groups=cloud.koala.dev,resources=instances/finalizers,verbs=update
 // +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachines,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachineinstances,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=cloud.koala.dev,resources=volumes,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=cloud.koala.dev,resources=snapshots,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=instancetype.kubevirt.io,resources=virtualmachineclusterinstancetypes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -134,6 +160,9 @@ func (r *InstanceReconciler) instancesOfType(ctx context.Context, obj client.Obj
 func (r *InstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	inst := &koalav1.Instance{}
 	if err := r.Client.Get(ctx, req.NamespacedName, inst); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 
@@ -189,7 +218,7 @@ func (r *InstanceReconciler) patchStatus(ctx context.Context, base *koalav1.Inst
 	if reconcileErr == nil {
 		inst.Status.ObservedGeneration = inst.Generation
 	}
-	if equality.Semantic.DeepEqual(base.Status, inst.Status) {
+	if equality.Semantic.DeepEqual(base.Status, inst.Status) || r.written.behind(client.ObjectKeyFromObject(inst), base.ResourceVersion) {
 		return nil
 	}
 	if err := r.Client.Status().Patch(ctx, inst, client.MergeFrom(base)); err != nil {
@@ -198,6 +227,7 @@ func (r *InstanceReconciler) patchStatus(ctx context.Context, base *koalav1.Inst
 		}
 		return fmt.Errorf("patching status: %w", err)
 	}
+	r.written.wrote(client.ObjectKeyFromObject(inst), inst.ResourceVersion)
 	if inst.Status.State != previous && r.Recorder != nil {
 		// The VM is the related object while it exists; a nil *VirtualMachine must not
 		// reach the recorder as a non-nil interface.
@@ -321,7 +351,7 @@ func (r *InstanceReconciler) observe(ctx context.Context, s *instanceScope) (ctr
 			s.vmi = vmi
 		}
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, r.observeVolumes(ctx, s)
 }
 
 // reconcileVM creates the VM, or updates what may change on an existing one.
@@ -342,7 +372,7 @@ func (r *InstanceReconciler) reconcileVM(ctx context.Context, s *instanceScope) 
 			}
 		}
 		base := s.vm.DeepCopy()
-		changed, err := updateVM(s.vm, inst)
+		changed, err := updateVM(s.vm, inst, s.placed.hotplug)
 		if err != nil || !changed {
 			return ctrl.Result{}, err
 		}
@@ -366,11 +396,29 @@ func (r *InstanceReconciler) reconcileVM(ctx context.Context, s *instanceScope) 
 		s.blocked = blocked
 		return ctrl.Result{}, err
 	}
+	if st := inst.Status.State; st != "" && st != koalav1.InstanceStatePending && s.placed.root == nil {
+		// Launch volumes are made once, at launch; an instance that lost its root volume
+		// since cannot start again.
+		s.blocked = &metav1.Condition{Reason: koalav1.InstanceReasonRootVolumeNotFound,
+			Message: fmt.Sprintf("The instance's root volume %s does not exist", s.placed.rootName)}
+		return ctrl.Result{}, nil
+	}
+	if inst.Spec.State == koalav1.DesiredStateRunning {
+		if blocked, err := r.quotaBlock(ctx, inst); err != nil || blocked != nil {
+			s.blocked = blocked
+			return ctrl.Result{}, err // a change in the account brings us back
+		}
+	}
+	root, blocked, err := r.ensureLaunchVolumes(ctx, s, image)
+	if err != nil || blocked != nil || root == nil {
+		s.blocked = blocked
+		return ctrl.Result{}, err // a volume's event brings us back
+	}
 	zone, err := r.zoneSelector(ctx, inst)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	vm, err := desiredVM(inst, s.id, zone, image, key)
+	vm, err := desiredVM(inst, s.id, zone, image, key, root, s.placed.hotplug, r.Storage)
 	if err != nil {
 		s.blocked = &metav1.Condition{Reason: "InvalidUserData", Message: err.Error()}
 		return ctrl.Result{}, nil
@@ -472,10 +520,13 @@ func (r *InstanceReconciler) reconcileReboot(ctx context.Context, s *instanceSco
 	return ctrl.Result{}, nil
 }
 
-// reconcileTermination deletes the VM of a terminated instance, then removes the
-// instance once the retention period has passed.
+// reconcileTermination deletes the VM of a terminated instance and releases its
+// volumes, then removes the instance once the retention period has passed.
 func (r *InstanceReconciler) reconcileTermination(ctx context.Context, s *instanceScope) (ctrl.Result, error) {
 	if done, err := r.deleteVM(ctx, s); err != nil || !done {
+		return ctrl.Result{}, err
+	}
+	if err := r.releaseVolumes(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
 	inst := s.instance
@@ -494,9 +545,12 @@ func (r *InstanceReconciler) reconcileTermination(ctx context.Context, s *instan
 }
 
 // reconcileDelete cleans up before an Instance deleted with kubectl disappears: the VM
-// goes first, then the finalizer.
+// goes first, then its volumes are released, then the finalizer.
 func (r *InstanceReconciler) reconcileDelete(ctx context.Context, s *instanceScope) (ctrl.Result, error) {
 	if done, err := r.deleteVM(ctx, s); err != nil || !done {
+		return ctrl.Result{}, err
+	}
+	if err := r.releaseVolumes(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
 	inst := s.instance
@@ -513,13 +567,17 @@ func (r *InstanceReconciler) reconcileDelete(ctx context.Context, s *instanceSco
 	return ctrl.Result{}, nil
 }
 
-// deleteVM deletes the instance's VM and reports whether it (and its VMI) are gone.
-// The VM's own deletion event requeues the instance.
+// deleteVM deletes the instance's VM and reports whether it (and its VMI) are gone; a
+// root volume that outlives the instance keeps its DataVolume. The VM's own deletion
+// event requeues the instance.
 func (r *InstanceReconciler) deleteVM(ctx context.Context, s *instanceScope) (bool, error) {
 	if s.vm == nil {
 		return s.vmi == nil, nil
 	}
 	if s.vm.DeletionTimestamp.IsZero() {
+		if err := r.keepRootDataVolume(ctx, s); err != nil {
+			return false, err
+		}
 		if err := r.Client.Delete(ctx, s.vm, client.Preconditions{UID: &s.vm.UID}); err != nil && !apierrors.IsNotFound(err) {
 			return false, fmt.Errorf("deleting VirtualMachine: %w", err)
 		}

@@ -37,9 +37,6 @@ const (
 	instancetypeKind = "VirtualMachineClusterInstancetype"
 )
 
-// rootDataVolumeName is the name of the DataVolume holding an instance's root disk.
-func rootDataVolumeName(inst *koalav1.Instance) string { return inst.Name + "-root" }
-
 // runStrategyFor maps the desired power state to KubeVirt's runStrategy. Always (not
 // RerunOnFailure) keeps the guest running across guest-initiated reboots.
 func runStrategyFor(s koalav1.InstanceDesiredState) kubevirtv1.VirtualMachineRunStrategy {
@@ -65,19 +62,20 @@ func vmLabels(inst *koalav1.Instance, id string) map[string]string {
 }
 
 // desiredVM builds the VirtualMachine of an instance: the instancetype from the
-// catalog, the root disk cloned from the image's DataSource, cloud-init with the user
-// data and the public key, and the pod network.
+// catalog, the root disk (the root volume's DataVolume, a template cloned from the
+// image's DataSource), the other volumes hotplugged, cloud-init with the user data and
+// the public key, and the pod network.
 // zone, when not empty, pins the VM to the nodes of that zone.
-func desiredVM(inst *koalav1.Instance, id, zone string, image *koalav1.Image, authorizedKey string) (*kubevirtv1.VirtualMachine, error) {
+func desiredVM(inst *koalav1.Instance, id, zone string, image *koalav1.Image, authorizedKey string,
+	root *koalav1.Volume, hotplug []*koalav1.Volume, storage StorageConfig) (*kubevirtv1.VirtualMachine, error) {
 	userData, err := cloudinit.Build(inst.Spec.UserData, authorizedKey)
 	if err != nil {
 		return nil, fmt.Errorf("building cloud-init user data: %w", err)
 	}
-	size := image.Spec.RootVolumeSize
-	if size <= 0 {
-		size = 8
-	}
+	size := root.Spec.Size
 	imageNamespace := image.Namespace
+	rootLabels := vmLabels(inst, id)
+	rootLabels[koalav1.VolumeNameLabel] = root.Name
 	runStrategy := runStrategyFor(inst.Spec.State)
 	labels := vmLabels(inst, id)
 	annotations := map[string]string{vmUserDataHashAnnotation: userDataHash(inst.Spec.UserData)}
@@ -99,7 +97,7 @@ func desiredVM(inst *koalav1.Instance, id, zone string, image *koalav1.Image, au
 			RunStrategy:  &runStrategy,
 			Instancetype: &kubevirtv1.InstancetypeMatcher{Kind: instancetypeKind, Name: inst.Spec.InstanceType},
 			DataVolumeTemplates: []kubevirtv1.DataVolumeTemplateSpec{{
-				ObjectMeta: metav1.ObjectMeta{Name: rootDataVolumeName(inst), Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Name: root.Name, Labels: rootLabels},
 				Spec: cdiv1beta1.DataVolumeSpec{
 					SourceRef: &cdiv1beta1.DataVolumeSourceRef{
 						Kind:      cdiv1beta1.DataVolumeDataSource,
@@ -107,6 +105,7 @@ func desiredVM(inst *koalav1.Instance, id, zone string, image *koalav1.Image, au
 						Name:      image.Status.DataSourceName,
 					},
 					Storage: &cdiv1beta1.StorageSpec{
+						StorageClassName: storage.storageClassName(root.Type()),
 						Resources: corev1.VolumeResourceRequirements{
 							Requests: corev1.ResourceList{corev1.ResourceStorage: *resource.NewQuantity(int64(size)<<30, resource.BinarySI)},
 						},
@@ -132,21 +131,22 @@ func desiredVM(inst *koalav1.Instance, id, zone string, image *koalav1.Image, au
 					},
 					Networks: []kubevirtv1.Network{{Name: podNetworkName, NetworkSource: kubevirtv1.NetworkSource{Pod: &kubevirtv1.PodNetwork{}}}},
 					Volumes: []kubevirtv1.Volume{
-						{Name: rootDiskName, VolumeSource: kubevirtv1.VolumeSource{DataVolume: &kubevirtv1.DataVolumeSource{Name: rootDataVolumeName(inst)}}},
+						{Name: rootDiskName, VolumeSource: kubevirtv1.VolumeSource{DataVolume: &kubevirtv1.DataVolumeSource{Name: root.Name}}},
 						{Name: cloudInitDiskName, VolumeSource: kubevirtv1.VolumeSource{CloudInitNoCloud: &kubevirtv1.CloudInitNoCloudSource{UserDataBase64: userData}}},
 					},
 				},
 			},
 		},
 	}
+	syncHotplug(vm, hotplug)
 	return vm, nil
 }
 
 // updateVM applies to an existing VM what may change after launch: the power state,
-// the instance type (while stopped) and the user data (while stopped). It reports
-// whether anything changed.
-func updateVM(vm *kubevirtv1.VirtualMachine, inst *koalav1.Instance) (bool, error) {
-	changed := false
+// the instance type (while stopped), the user data (while stopped) and the hotplugged
+// volumes. It reports whether anything changed.
+func updateVM(vm *kubevirtv1.VirtualMachine, inst *koalav1.Instance, hotplug []*koalav1.Volume) (bool, error) {
+	changed := syncHotplug(vm, hotplug)
 	rs := runStrategyFor(inst.Spec.State)
 	if vm.Spec.RunStrategy == nil || *vm.Spec.RunStrategy != rs {
 		vm.Spec.RunStrategy = &rs

@@ -18,7 +18,7 @@ func TestTheSamplesAreAcceptedByTheAPIServer(t *testing.T) {
 	ns := namespace(t)
 	files, err := filepath.Glob("../config/samples/cloud_*.yaml")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(files).To(HaveLen(3))
+	g.Expect(files).To(HaveLen(5))
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		g.Expect(err).NotTo(HaveOccurred())

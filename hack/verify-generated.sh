@@ -4,7 +4,7 @@
 # the tree holds the regenerated files, ready to commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-paths=(api config/crd config/rbac config/instancetypes)
+paths=(api config/crd config/rbac config/instancetypes charts/koala/crds charts/koala/files)
 before=$(mktemp -d)
 trap 'rm -rf "$before"' EXIT
 for p in "${paths[@]}"; do

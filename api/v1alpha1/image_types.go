@@ -48,8 +48,17 @@ type RegistryImageSource struct {
 	URL string `json:"url"`
 }
 
+// SnapshotImageSource restores the disk from a snapshot of the image's account
+// (RegisterImage with a root device snapshot, CreateImage).
+type SnapshotImageSource struct {
+	// snapshotId is the snapshot ("snap-" and 17 hex digits) of the root device.
+	// +required
+	// +kubebuilder:validation:Pattern=`^snap-([0-9a-f]{8}|[0-9a-f]{17})$`
+	SnapshotID string `json:"snapshotId"`
+}
+
 // ImageSource says where an image's disk comes from. Exactly one member is set.
-// +kubebuilder:validation:XValidation:rule="(has(self.http) ? 1 : 0) + (has(self.registry) ? 1 : 0) == 1",message="exactly one of http and registry must be set"
+// +kubebuilder:validation:XValidation:rule="(has(self.http) ? 1 : 0) + (has(self.registry) ? 1 : 0) + (has(self.snapshot) ? 1 : 0) == 1",message="exactly one of http, registry and snapshot must be set"
 type ImageSource struct {
 	// http imports the disk from an HTTP(S) URL.
 	// +optional
@@ -58,6 +67,11 @@ type ImageSource struct {
 	// registry imports a container disk from an OCI registry.
 	// +optional
 	Registry *RegistryImageSource `json:"registry,omitempty"`
+
+	// snapshot restores the disk from a snapshot; the image stays pending until the
+	// snapshot is completed, and the snapshot cannot be deleted while the image exists.
+	// +optional
+	Snapshot *SnapshotImageSource `json:"snapshot,omitempty"`
 }
 
 // ImageSpec is the desired state of an image (an AMI).
@@ -99,6 +113,29 @@ type ImageSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=16384
 	RootVolumeSize int32 `json:"rootVolumeSize,omitempty"`
+
+	// rootVolumeType is the volume type of an instance's root volume; gp3 by default.
+	// +optional
+	// +kubebuilder:default=gp3
+	RootVolumeType VolumeType `json:"rootVolumeType,omitempty"`
+
+	// blockDeviceMappings are the image's devices besides the root device: each
+	// instance launched from the image gets a volume for each (restored from the
+	// snapshot, or blank), attached at the device. The image stays pending until their
+	// snapshots are completed. They cannot be changed.
+	// +optional
+	// +listType=map
+	// +listMapKey=deviceName
+	// +kubebuilder:validation:MaxItems=24
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="blockDeviceMappings cannot be changed"
+	// +kubebuilder:validation:XValidation:rule="self.all(m, has(m.ebs) && (has(m.ebs.snapshotId) || has(m.ebs.volumeSize)))",message="each of an image's block device mappings needs ebs with a snapshotId or a volumeSize"
+	BlockDeviceMappings []BlockDeviceMapping `json:"blockDeviceMappings,omitempty"`
+
+	// sourceInstanceId is the instance the image was made from (CreateImage), if any.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^i-([0-9a-f]{8}|[0-9a-f]{17})$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="sourceInstanceId cannot be changed"
+	SourceInstanceID string `json:"sourceInstanceId,omitempty"`
 
 	// public makes the image visible to, and launchable by, every account.
 	// +optional
@@ -159,6 +196,11 @@ const (
 	ImageReasonAvailable = "Available"
 	// ImageReasonImportFailed: CDI reported the import as failed.
 	ImageReasonImportFailed = "ImportFailed"
+	// ImageReasonSnapshotPending: a snapshot of the image is not completed yet.
+	ImageReasonSnapshotPending = "SnapshotPending"
+	// ImageReasonSnapshotNotFound: a snapshot the image names does not exist in its
+	// namespace.
+	ImageReasonSnapshotNotFound = "SnapshotNotFound"
 )
 
 // +kubebuilder:object:root=true
@@ -172,7 +214,8 @@ const (
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // Image is an EC2 machine image (AMI): a golden disk held by a CDI DataSource that
-// instances clone their root disk from.
+// instances clone their root disk from, and the devices (snapshots) each instance gets
+// besides.
 type Image struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -201,6 +244,20 @@ func (in *Image) ImageName() string {
 		return in.Spec.Name
 	}
 	return in.Name
+}
+
+// SnapshotIDs are the snapshots the image uses: its root's and its devices'.
+func (in *Image) SnapshotIDs() []string {
+	var out []string
+	if s := in.Spec.Source.Snapshot; s != nil && s.SnapshotID != "" {
+		out = append(out, s.SnapshotID)
+	}
+	for _, m := range in.Spec.BlockDeviceMappings {
+		if m.EBS != nil && m.EBS.SnapshotID != "" {
+			out = append(out, m.EBS.SnapshotID)
+		}
+	}
+	return out
 }
 
 // +kubebuilder:object:root=true

@@ -144,6 +144,20 @@ type InstanceSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="placement cannot be changed"
 	Placement Placement `json:"placement,omitempty"`
 
+	// blockDeviceMappings change the volumes the instance is launched with: an entry for
+	// the image's root device sets the root volume's size (at least the image's), type
+	// and deleteOnTermination; one for another of the image's devices changes or (with
+	// noDevice) leaves out that volume; any other adds a volume, blank or restored from a
+	// snapshot. The operator creates the volumes before the instance first starts (the
+	// root volume is named "<instance>-root", the others "<instance>-<device>", e.g.
+	// "web-sdf"); afterwards they are Volumes of their own. It cannot be changed.
+	// +optional
+	// +listType=map
+	// +listMapKey=deviceName
+	// +kubebuilder:validation:MaxItems=24
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="blockDeviceMappings cannot be changed"
+	BlockDeviceMappings []BlockDeviceMapping `json:"blockDeviceMappings,omitempty"`
+
 	// clientToken is the idempotency token of the RunInstances call that created the
 	// instance, if any. It cannot be changed.
 	// +optional
@@ -257,6 +271,15 @@ const (
 	InstanceReasonImageNotAvailable = "ImageNotAvailable"
 	// InstanceReasonKeyPairNotFound: the account has no key pair named spec.keyName.
 	InstanceReasonKeyPairNotFound = "KeyPairNotFound"
+	// InstanceReasonRootVolumeNameTaken: a Volume named "<instance>-root" exists that is
+	// not the instance's root volume.
+	InstanceReasonRootVolumeNameTaken = "RootVolumeNameTaken"
+	// InstanceReasonRootVolumeNotFound: the instance's root volume is gone; the
+	// instance cannot start again.
+	InstanceReasonRootVolumeNotFound = "RootVolumeNotFound"
+	// InstanceReasonInvalidBlockDeviceMapping: spec.blockDeviceMappings cannot be
+	// applied to the image (a root volume smaller than the image's, say).
+	InstanceReasonInvalidBlockDeviceMapping = "InvalidBlockDeviceMapping"
 )
 
 // +kubebuilder:object:root=true
@@ -272,8 +295,8 @@ const (
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.imageId`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
-// Instance is an EC2 instance: a KubeVirt VirtualMachine whose root disk is cloned
-// from an image.
+// Instance is an EC2 instance: a KubeVirt VirtualMachine whose root disk (a Volume) is
+// cloned from an image, with the instance's other Volumes hotplugged.
 type Instance struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -1,8 +1,8 @@
-// Command thirdpartycrds turns the CRDs that controller-gen writes from the KubeVirt and
-// CDI API modules into the ones the local stack and the tests install: it keeps the
-// kinds Koala and the simulator use, enables the status subresource as KubeVirt's
-// virt-operator and CDI's operator do on a real cluster, and makes cluster-scoped the
-// kinds that are (controller-gen cannot know either).
+// Command thirdpartycrds turns the CRDs that controller-gen writes from the KubeVirt,
+// CDI, CSI snapshot and Multus API modules into the ones the local stack and the tests install:
+// it keeps the kinds Koala and the simulator use, enables the status subresource as
+// KubeVirt's virt-operator and CDI's operator do on a real cluster, and makes
+// cluster-scoped the kinds that are (controller-gen cannot know either).
 package main
 
 import (
@@ -24,12 +24,43 @@ var wanted = []string{
 	"instancetype.kubevirt.io_virtualmachineinstancetypes.yaml",
 	"cdi.kubevirt.io_datavolumes.yaml",
 	"cdi.kubevirt.io_datasources.yaml",
+	"snapshot.storage.k8s.io_volumesnapshots.yaml",
+	"snapshot.storage.k8s.io_volumesnapshotcontents.yaml",
+	"snapshot.storage.k8s.io_volumesnapshotclasses.yaml",
+	"k8s.cni.cncf.io_networkattachmentdefinitions.yaml",
+	"k8s.cni.cncf.io_multinetworkpolicies.yaml",
+}
+
+// resourceNames are the plural resource names (and short names) of kinds whose projects
+// name their resource otherwise than controller-gen's lower-case plural of the kind
+// (client-gen's +resourceName marker): RBAC rules and kubectl use these names.
+var resourceNames = map[string]struct {
+	plural     string
+	shortNames []string
+}{
+	"networkattachmentdefinitions.k8s.cni.cncf.io": {"network-attachment-definitions", []string{"net-attach-def"}},
+	"multinetworkpolicies.k8s.cni.cncf.io":         {"multi-networkpolicies", []string{"multi-policy"}},
 }
 
 // clusterScoped are the kinds whose Go types say so only with client-gen's
 // +genclient:nonNamespaced marker, which controller-gen does not read.
 var clusterScoped = map[string]bool{
 	"virtualmachineclusterinstancetypes.instancetype.kubevirt.io": true,
+}
+
+// apiApproval is the api-approved.kubernetes.io annotation of the kinds of groups under
+// k8s.io, as their projects' own CRDs carry it.
+var apiApproval = map[string]string{
+	"volumesnapshots.snapshot.storage.k8s.io":        "https://github.com/kubernetes-csi/external-snapshotter/pull/814",
+	"volumesnapshotcontents.snapshot.storage.k8s.io": "https://github.com/kubernetes-csi/external-snapshotter/pull/955",
+	"volumesnapshotclasses.snapshot.storage.k8s.io":  "https://github.com/kubernetes-csi/external-snapshotter/pull/814",
+}
+
+// withoutStatus are the kinds that have no status at all, so no status subresource.
+var withoutStatus = map[string]bool{
+	"volumesnapshotclasses.snapshot.storage.k8s.io":  true,
+	"network-attachment-definitions.k8s.cni.cncf.io": true,
+	"multi-networkpolicies.k8s.cni.cncf.io":          true,
 }
 
 func main() {
@@ -61,16 +92,28 @@ func run(in, out string) error {
 		if err := yaml.UnmarshalStrict(raw, &crd); err != nil {
 			return fmt.Errorf("parsing %s: %w", name, err)
 		}
+		if rn, ok := resourceNames[crd.Name]; ok {
+			crd.Spec.Names.Plural = rn.plural
+			crd.Spec.Names.ShortNames = rn.shortNames
+			crd.Name = rn.plural + "." + crd.Spec.Group
+		}
 		if clusterScoped[crd.Name] {
 			crd.Spec.Scope = apiextensionsv1.ClusterScoped
 		}
 		for i := range crd.Spec.Versions {
+			if withoutStatus[crd.Name] {
+				continue
+			}
 			crd.Spec.Versions[i].Subresources = &apiextensionsv1.CustomResourceSubresources{
 				Status: &apiextensionsv1.CustomResourceSubresourceStatus{},
 			}
 		}
 		if crd.Annotations == nil {
 			crd.Annotations = map[string]string{}
+		}
+		if approval, ok := apiApproval[crd.Name]; ok {
+			// The API server refuses CRDs of *.k8s.io groups without it.
+			crd.Annotations["api-approved.kubernetes.io"] = approval
 		}
 		crd.Annotations["koala.dev/generated-from"] = "Go API module types by controller-gen; status subresource (and cluster scope where KubeVirt has it) added by hack/thirdpartycrds"
 		// Status is server-side state; a manifest should not carry it.

@@ -17,6 +17,14 @@ const (
 	KeyPair     = "key"
 	Volume      = "vol"
 	Snapshot    = "snap"
+	VPC         = "vpc"
+	Subnet      = "subnet"
+	// SecurityGroup and SecurityGroupRule: groups and their rules.
+	SecurityGroup     = "sg"
+	SecurityGroupRule = "sgr"
+	// Allocation and Association: Elastic IPs and their associations.
+	Allocation  = "eipalloc"
+	Association = "eipassoc"
 )
 
 const hexDigits = 17

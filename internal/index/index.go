@@ -13,7 +13,8 @@ import (
 
 // Index names.
 const (
-	// EC2ID indexes Instances, Images and KeyPairs by their EC2 ID.
+	// EC2ID indexes Instances, Images, KeyPairs, Volumes, Snapshots, Networks, Subnets,
+	// SecurityGroups and Addresses by their EC2 ID.
 	EC2ID = "koala.ec2id"
 	// ImageID indexes Instances by spec.imageId.
 	ImageID = "koala.spec.imageId"
@@ -23,7 +24,41 @@ const (
 	KeyName = "koala.keyName"
 	// Tag indexes Instances by each of their tags, as TagValue(key, value).
 	Tag = "koala.tag"
+	// VolumeInstanceID indexes Volumes by the EC2 IDs of the instances they are attached
+	// to, or being attached to or detached from (spec and status).
+	VolumeInstanceID = "koala.volume.instanceId"
+	// SnapshotID indexes by the snapshots they use: Images (root and devices), Volumes
+	// (spec.snapshotId) and Snapshots (spec.sourceSnapshotId of a copy).
+	SnapshotID = "koala.snapshotId"
+	// AccountID indexes Accounts by their 12-digit ID (spec's, else status's).
+	AccountID = "koala.accountId"
+	// AccessKeyID indexes AccessKeys by their key ID.
+	AccessKeyID = "koala.accessKeyId"
+	// AccessKeyAccount indexes AccessKeys by the Account they act in.
+	AccessKeyAccount = "koala.accessKey.account"
+	// VPCID indexes Subnets and SecurityGroups by the VPC they belong to.
+	VPCID = "koala.vpcId"
+	// GroupName indexes SecurityGroups by GroupNameValue(vpcId, groupName).
+	GroupName = "koala.groupName"
+	// ReferencedGroupID indexes SecurityGroups by the groups their rules reference.
+	ReferencedGroupID = "koala.referencedGroupId"
+	// AddressInstanceID indexes Addresses by the instance they are associated with.
+	AddressInstanceID = "koala.address.instanceId"
+	// ClaimScope indexes NetworkClaims by their scope (a subnet's ID, a pool's name, a
+	// provider network's name).
+	ClaimScope = "koala.claim.scope"
+	// ClaimHolder indexes NetworkClaims by ClaimHolderValue(namespace, name) of their
+	// holder.
+	ClaimHolder = "koala.claim.holder"
+	// ProviderNetwork indexes Networks by the provider network they are on.
+	ProviderNetwork = "koala.providerNetwork"
 )
+
+// GroupNameValue is the GroupName index's value of a group name in a VPC.
+func GroupNameValue(vpcID, name string) string { return vpcID + "\x00" + name }
+
+// ClaimHolderValue is the ClaimHolder index's value of a holder.
+func ClaimHolderValue(namespace, name string) string { return namespace + "/" + name }
 
 // TagValue is the Tag index's value for one tag. Two tags that render alike (a NUL in a
 // key) only widen a lookup's candidates: the filter that follows still decides.
@@ -41,10 +76,43 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 		{&koalav1.Instance{}, EC2ID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Instance).EC2ID()) }},
 		{&koalav1.Image{}, EC2ID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Image).EC2ID()) }},
 		{&koalav1.KeyPair{}, EC2ID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.KeyPair).EC2ID()) }},
+		{&koalav1.Volume{}, EC2ID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Volume).EC2ID()) }},
+		{&koalav1.Snapshot{}, EC2ID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Snapshot).EC2ID()) }},
+		{&koalav1.Volume{}, VolumeInstanceID, volumeInstanceIDs},
+		{&koalav1.Network{}, EC2ID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Network).EC2ID()) }},
+		{&koalav1.Subnet{}, EC2ID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Subnet).EC2ID()) }},
+		{&koalav1.SecurityGroup{}, EC2ID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.SecurityGroup).EC2ID()) }},
+		{&koalav1.Address{}, EC2ID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Address).EC2ID()) }},
+		{&koalav1.Subnet{}, VPCID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Subnet).Spec.VPCID) }},
+		{&koalav1.SecurityGroup{}, VPCID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.SecurityGroup).Spec.VPCID) }},
+		{&koalav1.SecurityGroup{}, GroupName, func(o client.Object) []string {
+			g := o.(*koalav1.SecurityGroup)
+			return []string{GroupNameValue(g.Spec.VPCID, g.Spec.GroupName)}
+		}},
+		{&koalav1.SecurityGroup{}, ReferencedGroupID, referencedGroupIDs},
+		{&koalav1.Address{}, AddressInstanceID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Address).Spec.InstanceID) }},
+		{&koalav1.NetworkClaim{}, ClaimScope, func(o client.Object) []string { return nonEmpty(o.(*koalav1.NetworkClaim).Spec.Scope) }},
+		{&koalav1.NetworkClaim{}, ClaimHolder, func(o client.Object) []string {
+			h := o.(*koalav1.NetworkClaim).Spec.Holder
+			return []string{ClaimHolderValue(h.Namespace, h.Name)}
+		}},
+		{&koalav1.Network{}, ProviderNetwork, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Network).Status.ProviderNetwork) }},
+		{&koalav1.Image{}, SnapshotID, func(o client.Object) []string { return o.(*koalav1.Image).SnapshotIDs() }},
+		{&koalav1.Volume{}, SnapshotID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Volume).Spec.SnapshotID) }},
+		{&koalav1.Snapshot{}, SnapshotID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Snapshot).Spec.SourceSnapshotID) }},
 		{&koalav1.Instance{}, ImageID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Instance).Spec.ImageID) }},
 		{&koalav1.Instance{}, InstanceType, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Instance).Spec.InstanceType) }},
 		{&koalav1.Instance{}, KeyName, func(o client.Object) []string { return nonEmpty(o.(*koalav1.Instance).Spec.KeyName) }},
 		{&koalav1.KeyPair{}, KeyName, func(o client.Object) []string { return nonEmpty(o.(*koalav1.KeyPair).KeyName()) }},
+		{&koalav1.Account{}, AccountID, func(o client.Object) []string {
+			a := o.(*koalav1.Account)
+			if a.Spec.AccountID != "" {
+				return []string{a.Spec.AccountID}
+			}
+			return nonEmpty(a.Status.AccountID)
+		}},
+		{&koalav1.AccessKey{}, AccessKeyID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.AccessKey).Status.AccessKeyID) }},
+		{&koalav1.AccessKey{}, AccessKeyAccount, func(o client.Object) []string { return nonEmpty(o.(*koalav1.AccessKey).Spec.Account) }},
 		{&koalav1.Instance{}, Tag, func(o client.Object) []string {
 			tags := o.(*koalav1.Instance).Spec.Tags
 			out := make([]string, 0, len(tags))
@@ -67,4 +135,36 @@ func nonEmpty(s string) []string {
 		return nil
 	}
 	return []string{s}
+}
+
+// volumeInstanceIDs are the instances a volume is, or is being, attached to or detached
+// from.
+func volumeInstanceIDs(o client.Object) []string {
+	v := o.(*koalav1.Volume)
+	var out []string
+	if a := v.Spec.Attachment; a != nil {
+		out = append(out, a.InstanceID)
+	}
+	for _, a := range v.Status.Attachments {
+		if len(out) == 0 || out[0] != a.InstanceID {
+			out = append(out, a.InstanceID)
+		}
+	}
+	return out
+}
+
+// referencedGroupIDs are the groups a security group's rules name, each once.
+func referencedGroupIDs(o client.Object) []string {
+	g := o.(*koalav1.SecurityGroup)
+	seen := map[string]bool{}
+	var out []string
+	for _, rules := range [][]koalav1.SecurityGroupRule{g.Spec.Ingress, g.Spec.Egress} {
+		for _, r := range rules {
+			if r.ReferencedGroupID != "" && !seen[r.ReferencedGroupID] {
+				seen[r.ReferencedGroupID] = true
+				out = append(out, r.ReferencedGroupID)
+			}
+		}
+	}
+	return out
 }

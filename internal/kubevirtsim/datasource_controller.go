@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,13 +24,15 @@ const (
 )
 
 // The DataSource controller plays CDI's: a DataSource is Ready when the DataVolume
-// behind its source PVC has succeeded (or, with no DataVolume, when the PVC is bound).
+// behind its source PVC has succeeded (or, with no DataVolume, when the PVC is bound),
+// or when its source VolumeSnapshot is ready to use.
 func (s *simulator) setupDataSourceController(mgr ctrl.Manager) error {
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("kubevirtsim-datasource").
 		For(&cdiv1.DataSource{}).
 		Watches(&cdiv1.DataVolume{}, handler.EnqueueRequestsFromMapFunc(s.dataSourcesForClaim)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(s.dataSourcesForClaim)).
+		Watches(&snapshotv1.VolumeSnapshot{}, handler.EnqueueRequestsFromMapFunc(s.dataSourcesForSnapshot)).
 		WithOptions(s.controllerOptions()).
 		Complete(reconcile.Func(s.reconcileDataSource))
 	if err != nil {
@@ -99,7 +102,21 @@ func (s *simulator) dataSourceReadiness(ctx context.Context, ds *cdiv1.DataSourc
 			return "", "", "", err
 		}
 	case src.Snapshot != nil:
-		return corev1.ConditionFalse, reasonNotFound, "VolumeSnapshot sources are not simulated (kubevirt simulator)", nil
+		key := types.NamespacedName{Namespace: src.Snapshot.Namespace, Name: src.Snapshot.Name}
+		if key.Namespace == "" {
+			key.Namespace = ds.Namespace
+		}
+		vs := &snapshotv1.VolumeSnapshot{}
+		if err := s.client.Get(ctx, key, vs); err != nil {
+			if apierrors.IsNotFound(err) {
+				return corev1.ConditionFalse, reasonNotFound, "VolumeSnapshot not found", nil
+			}
+			return "", "", "", err
+		}
+		if ready, msg := volumeSnapshotReady(vs); !ready {
+			return corev1.ConditionFalse, "SnapshotNotReady", msg, nil
+		}
+		return corev1.ConditionTrue, reasonReady, "DataSource is ready to be consumed", nil
 	case src.DataSource != nil:
 		ref := &cdiv1.DataSource{}
 		key := types.NamespacedName{Namespace: src.DataSource.Namespace, Name: src.DataSource.Name}

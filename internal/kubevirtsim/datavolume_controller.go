@@ -6,9 +6,11 @@ import (
 	"slices"
 	"time"
 
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
@@ -36,6 +38,7 @@ func (s *simulator) setupDataVolumeController(mgr ctrl.Manager) error {
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(s.dataVolumesCloningFrom)).
 		Watches(&cdiv1.DataVolume{}, handler.EnqueueRequestsFromMapFunc(s.dataVolumesCloningFrom)).
 		Watches(&cdiv1.DataSource{}, handler.EnqueueRequestsFromMapFunc(s.dataVolumesCloningFromDataSource)).
+		Watches(&snapshotv1.VolumeSnapshot{}, handler.EnqueueRequestsFromMapFunc(s.dataVolumesRestoringFrom)).
 		WithOptions(s.controllerOptions()).
 		Complete(reconcile.Func(s.reconcileDataVolume))
 	if err != nil {
@@ -52,6 +55,9 @@ type dvScope struct {
 	status  *cdiv1.DataVolumeStatus
 	now     metav1.Time
 	requeue time.Duration
+	// restoreSnapshot names the VolumeSnapshot (of the DataVolume's namespace) its PVC
+	// is restored from, when it is.
+	restoreSnapshot string
 }
 
 func (s *simulator) reconcileDataVolume(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -99,7 +105,7 @@ func (s *simulator) reconcileDataVolume(ctx context.Context, req reconcile.Reque
 		err = s.reconcileUpload(ctx, sc)
 	default:
 		sc.status.Phase = cdiv1.Pending
-		setTransferWaiting(sc.status, "this source is not simulated (kubevirt simulator): only http, registry, blank, s3, gcs, imageio, vddk, pvc and sourceRef are", "Unsupported", sc.now)
+		setTransferWaiting(sc.status, "this source is not simulated (kubevirt simulator): only http, registry, blank, s3, gcs, imageio, vddk, pvc, snapshot and sourceRef are", "Unsupported", sc.now)
 	}
 	if err != nil {
 		return done(reconcile.Result{}, err)
@@ -163,8 +169,9 @@ func (s *simulator) reconcileImport(ctx context.Context, sc *dvScope) error {
 	return nil
 }
 
-// reconcileClone: CloneScheduled (until the source is ready) -> CloneInProgress
-// (progress) -> Succeeded.
+// reconcileClone: CloneScheduled (until the source is ready) -> CloneInProgress (or,
+// restoring a VolumeSnapshot, CloneFromSnapshotSourceInProgress) with progress ->
+// Succeeded.
 func (s *simulator) reconcileClone(ctx context.Context, sc *dvScope) error {
 	st := sc.status
 	st.ClaimName = sc.dv.Name
@@ -186,11 +193,17 @@ func (s *simulator) reconcileClone(ctx context.Context, sc *dvScope) error {
 			srcPVC = src.pvc
 		}
 		size, err := requestedSize(sc.dv, srcPVC)
+		if err != nil && src != nil && src.size != nil {
+			size, err = *src.size, nil // a snapshot's restore size
+		}
 		if err != nil {
 			// The size comes from the source, which is not there yet.
 			setBoundCondition(st, nil, sc.now)
 			setTransferWaiting(st, srcMsg, reasonCloneWithoutSource, sc.now)
 			return nil
+		}
+		if src != nil {
+			sc.restoreSnapshot = src.snapshotName
 		}
 		if err := s.createDataVolumePVC(ctx, sc, size); err != nil {
 			return err
@@ -213,11 +226,15 @@ func (s *simulator) reconcileClone(ctx context.Context, sc *dvScope) error {
 		if !pvcBound(sc.pvc) || !s.dvWaitStep(sc, step) {
 			return nil
 		}
-		s.enterDVPhase(sc, cdiv1.CloneInProgress)
+		phase := cdiv1.CloneInProgress
+		if src.snapshot {
+			phase = cdiv1.CloneFromSnapshotSourceInProgress
+		}
+		s.enterDVPhase(sc, phase)
 		st.Progress = progress(0)
 		setTransferRunning(st, sc.now)
 		sc.requeue = step
-	case cdiv1.CloneInProgress:
+	case cdiv1.CloneInProgress, cdiv1.CloneFromSnapshotSourceInProgress:
 		s.advanceTransfer(sc, dvSteps-1, true)
 	}
 	return nil
@@ -291,10 +308,17 @@ func (s *simulator) dataVolumeCannotStart(sc *dvScope, err error) error {
 	return nil
 }
 
-// cloneSourceState is a clone's source PVC and whether it holds its data yet.
+// cloneSourceState is a clone's source (a PVC, or a VolumeSnapshot) and whether it
+// holds its data yet.
 type cloneSourceState struct {
-	pvc   *corev1.PersistentVolumeClaim
+	pvc   *corev1.PersistentVolumeClaim // nil for a snapshot
 	ready bool
+	// snapshot: the source is a VolumeSnapshot; size is its restore size, if known.
+	snapshot bool
+	size     *resource.Quantity
+	// snapshotName names a VolumeSnapshot of the DataVolume's own namespace, which the
+	// PVC names as its dataSource (as CDI's restore does).
+	snapshotName string
 }
 
 // writeDataVolumeStatus writes the computed status when it changed.

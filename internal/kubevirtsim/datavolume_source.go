@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -15,9 +16,11 @@ import (
 )
 
 // cloneSource resolves a clone's source (through its DataSource when it has a
-// sourceRef). It returns nil, with a message, when the source does not exist.
+// sourceRef): a PVC, or a VolumeSnapshot to restore. It returns nil, with a message,
+// when the source does not exist.
 func (s *simulator) cloneSource(ctx context.Context, dv *cdiv1.DataVolume) (*cloneSourceState, string, error) {
 	var ref *cdiv1.DataVolumeSourcePVC
+	var snap *cdiv1.DataVolumeSourceSnapshot
 	if r := dv.Spec.SourceRef; r != nil {
 		ns := dv.Namespace
 		if r.Namespace != nil && *r.Namespace != "" {
@@ -33,12 +36,18 @@ func (s *simulator) cloneSource(ctx context.Context, dv *cdiv1.DataVolume) (*clo
 			}
 			return nil, "", err
 		}
-		ref = ds.Spec.Source.PVC
-		if ref == nil {
-			return nil, fmt.Sprintf("DataSource %s/%s has no source PVC", ns, r.Name), nil
+		ref, snap = ds.Spec.Source.PVC, ds.Spec.Source.Snapshot
+		if ref == nil && snap == nil {
+			return nil, fmt.Sprintf("DataSource %s/%s has no source PVC or snapshot", ns, r.Name), nil
+		}
+		if snap != nil && snap.Namespace == "" {
+			snap = &cdiv1.DataVolumeSourceSnapshot{Namespace: ns, Name: snap.Name}
 		}
 	} else {
-		ref = dv.Spec.Source.PVC
+		ref, snap = dv.Spec.Source.PVC, dv.Spec.Source.Snapshot
+	}
+	if snap != nil {
+		return s.snapshotSource(ctx, dv, snap)
 	}
 	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
 	if key.Namespace == "" {
@@ -69,6 +78,31 @@ func (s *simulator) cloneSource(ctx context.Context, dv *cdiv1.DataVolume) (*clo
 		return nil, "", err
 	}
 	return src, "", nil
+}
+
+// snapshotSource resolves a VolumeSnapshot a DataVolume restores.
+func (s *simulator) snapshotSource(ctx context.Context, dv *cdiv1.DataVolume, ref *cdiv1.DataVolumeSourceSnapshot) (*cloneSourceState, string, error) {
+	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
+	if key.Namespace == "" {
+		key.Namespace = dv.Namespace
+	}
+	vs := &snapshotv1.VolumeSnapshot{}
+	if err := s.client.Get(ctx, key, vs); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Sprintf("VolumeSnapshot %s not found", key), nil
+		}
+		return nil, "", err
+	}
+	src := &cloneSourceState{snapshot: true}
+	if key.Namespace == dv.Namespace {
+		src.snapshotName = key.Name
+	}
+	if vs.Status != nil && vs.Status.RestoreSize != nil && !vs.Status.RestoreSize.IsZero() {
+		src.size = ptrTo(vs.Status.RestoreSize.DeepCopy())
+	}
+	ready, msg := volumeSnapshotReady(vs)
+	src.ready = ready
+	return src, msg, nil
 }
 
 func pvcBound(pvc *corev1.PersistentVolumeClaim) bool {
@@ -138,6 +172,11 @@ func (s *simulator) createDataVolumePVC(ctx context.Context, sc *dvScope, size r
 		spec.VolumeMode = nil
 	}
 	spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: size}
+	if sc.restoreSnapshot != "" {
+		spec.DataSource = &corev1.TypedLocalObjectReference{
+			APIGroup: ptrTo(snapshotv1.GroupName), Kind: kindVS, Name: sc.restoreSnapshot,
+		}
+	}
 	if err := s.client.Create(ctx, pvc); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("PVC %s exists and does not belong to DataVolume %s: %w", pvc.Name, dv.Name, err)

@@ -27,9 +27,9 @@ type dvKind int
 
 const (
 	dvImport      dvKind = iota // http, registry, blank, s3, gcs, imageio, vddk
-	dvClone                     // source.pvc or sourceRef to a DataSource
+	dvClone                     // source.pvc, source.snapshot or sourceRef to a DataSource
 	dvUpload                    // source.upload: waits for an upload that never comes
-	dvUnsupported               // source.snapshot, or no source at all
+	dvUnsupported               // no source at all
 )
 
 func dataVolumeKind(dv *cdiv1.DataVolume) dvKind {
@@ -45,7 +45,7 @@ func dataVolumeKind(dv *cdiv1.DataVolume) dvKind {
 	case src.Upload != nil:
 		return dvUpload
 	case src.Snapshot != nil:
-		return dvUnsupported
+		return dvClone
 	}
 	return dvImport
 }

@@ -16,9 +16,16 @@
 //   - volumes marked hotpluggable that are added to or removed from a running VM's
 //     template are attached to or detached from its VMI without a restart; any other
 //     template change sets the VM's RestartRequired condition;
-//   - a DataVolume goes through the phases of a CDI import or clone and gets a PVC, and
-//     every pending PVC is bound (a dynamic provisioner with immediate binding);
-//   - a DataSource becomes Ready when its DataVolume has succeeded.
+//   - a DataVolume goes through the phases of a CDI import, clone or restore from a
+//     VolumeSnapshot and gets a PVC, and every pending PVC is bound (a dynamic
+//     provisioner with immediate binding); a bound PVC whose request grows is expanded;
+//   - a DataSource becomes Ready when its DataVolume has succeeded (or its
+//     VolumeSnapshot is ready);
+//   - a VolumeSnapshot of a bound PVC gets a VolumeSnapshotContent and becomes
+//     readyToUse (the CSI snapshot-controller and a CSI driver's snapshotter), and
+//     deleting it deletes the content;
+//   - a StorageClass and a VolumeSnapshotClass of a simulated CSI driver exist, both
+//     the defaults.
 //
 // Tests drive the simulated guest with annotations on a running VMI:
 // GuestShutdownAnnotation powers it off (phase Succeeded), GuestCrashAnnotation crashes

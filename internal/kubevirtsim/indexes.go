@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	"k8s.io/apimachinery/pkg/types"
 	virtv1 "kubevirt.io/api/core/v1"
 	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
@@ -24,11 +25,16 @@ const (
 	// indexVMIByClaim: VMIs by "namespace/name" of the PVCs (and DataVolumes) their
 	// volumes use.
 	indexVMIByClaim = "kubevirtsim.vmi.claim"
-	// indexDVBySource: DataVolumes by what they clone from: "pvc:namespace/name" or
-	// "datasource:namespace/name".
+	// indexDVBySource: DataVolumes by what they clone or restore from:
+	// "pvc:namespace/name", "snapshot:namespace/name" or "datasource:namespace/name".
 	indexDVBySource = "kubevirtsim.dv.source"
 	// indexDataSourceByPVC: DataSources by "namespace/name" of their source PVC.
 	indexDataSourceByPVC = "kubevirtsim.datasource.pvc"
+	// indexDataSourceBySnapshot: DataSources by "namespace/name" of their source
+	// VolumeSnapshot.
+	indexDataSourceBySnapshot = "kubevirtsim.datasource.snapshot"
+	// indexVSByClaim: VolumeSnapshots by the name of their source PVC (same namespace).
+	indexVSByClaim = "kubevirtsim.volumesnapshot.claim"
 )
 
 func nsName(namespace, name string) string { return namespace + "/" + name }
@@ -86,6 +92,14 @@ func addIndexes(mgr ctrl.Manager) error {
 			if dv.Spec.Source != nil && dv.Spec.Source.PVC != nil {
 				return []string{"pvc:" + nsName(dv.Spec.Source.PVC.Namespace, dv.Spec.Source.PVC.Name)}
 			}
+			if dv.Spec.Source != nil && dv.Spec.Source.Snapshot != nil {
+				snap := dv.Spec.Source.Snapshot
+				ns := snap.Namespace
+				if ns == "" {
+					ns = dv.Namespace
+				}
+				return []string{"snapshot:" + nsName(ns, snap.Name)}
+			}
 			if ref := dv.Spec.SourceRef; ref != nil && ref.Kind == cdiv1.DataVolumeDataSource {
 				ns := dv.Namespace
 				if ref.Namespace != nil && *ref.Namespace != "" {
@@ -99,6 +113,24 @@ func addIndexes(mgr ctrl.Manager) error {
 			ds := o.(*cdiv1.DataSource)
 			if p := ds.Spec.Source.PVC; p != nil {
 				return []string{nsName(p.Namespace, p.Name)}
+			}
+			return nil
+		}},
+		{&cdiv1.DataSource{}, indexDataSourceBySnapshot, func(o client.Object) []string {
+			ds := o.(*cdiv1.DataSource)
+			if p := ds.Spec.Source.Snapshot; p != nil {
+				ns := p.Namespace
+				if ns == "" {
+					ns = ds.Namespace
+				}
+				return []string{nsName(ns, p.Name)}
+			}
+			return nil
+		}},
+		{&snapshotv1.VolumeSnapshot{}, indexVSByClaim, func(o client.Object) []string {
+			vs := o.(*snapshotv1.VolumeSnapshot)
+			if c := vs.Spec.Source.PersistentVolumeClaimName; c != nil && *c != "" {
+				return []string{*c}
 			}
 			return nil
 		}},
@@ -182,6 +214,22 @@ func (s *simulator) dataVolumesCloningFrom(ctx context.Context, o client.Object)
 // dataVolumesCloningFromDataSource maps a DataSource to the DataVolumes that clone it.
 func (s *simulator) dataVolumesCloningFromDataSource(ctx context.Context, o client.Object) []reconcile.Request {
 	return s.requestsFor(ctx, &cdiv1.DataVolumeList{}, indexDVBySource, "datasource:"+nsName(o.GetNamespace(), o.GetName()))
+}
+
+// dataVolumesRestoringFrom maps a VolumeSnapshot to the DataVolumes that restore it,
+// directly or through a DataSource.
+func (s *simulator) dataVolumesRestoringFrom(ctx context.Context, o client.Object) []reconcile.Request {
+	key := nsName(o.GetNamespace(), o.GetName())
+	reqs := s.requestsFor(ctx, &cdiv1.DataVolumeList{}, indexDVBySource, "snapshot:"+key)
+	for _, ds := range s.requestsFor(ctx, &cdiv1.DataSourceList{}, indexDataSourceBySnapshot, key) {
+		reqs = append(reqs, s.requestsFor(ctx, &cdiv1.DataVolumeList{}, indexDVBySource, "datasource:"+ds.String())...)
+	}
+	return reqs
+}
+
+// dataSourcesForSnapshot maps a VolumeSnapshot to the DataSources whose source it is.
+func (s *simulator) dataSourcesForSnapshot(ctx context.Context, o client.Object) []reconcile.Request {
+	return s.requestsFor(ctx, &cdiv1.DataSourceList{}, indexDataSourceBySnapshot, nsName(o.GetNamespace(), o.GetName()))
 }
 
 // dataSourcesForClaim maps a PVC or DataVolume to the DataSources whose source it is.

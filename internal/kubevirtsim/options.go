@@ -37,6 +37,14 @@ type Options struct {
 	// MaxConcurrentReconciles is each simulated controller's number of workers
 	// (default 4).
 	MaxConcurrentReconciles int
+	// SnapshotDelay is how long a VolumeSnapshot takes to become readyToUse once its
+	// source PVC is bound (default 1s).
+	SnapshotDelay time.Duration
+	// StorageClassName names the simulated CSI driver's StorageClass, created when the
+	// manager starts as the cluster's default class, with volume expansion allowed
+	// (default "kubevirt-simulator"). Its VolumeSnapshotClass, the default one, has the
+	// same name.
+	StorageClassName string
 }
 
 // Defaults.
@@ -47,6 +55,8 @@ const (
 	DefaultPodCIDR         = "10.244.0.0/16"
 	DefaultNodeName        = "koala-sim-node-1"
 	DefaultConcurrency     = 4
+	DefaultSnapshotDelay   = 1 * time.Second
+	DefaultStorageClass    = "kubevirt-simulator"
 )
 
 // withDefaults returns o with every unset field set to its default.
@@ -69,6 +79,12 @@ func (o Options) withDefaults() Options {
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = DefaultConcurrency
 	}
+	if o.SnapshotDelay <= 0 {
+		o.SnapshotDelay = DefaultSnapshotDelay
+	}
+	if o.StorageClassName == "" {
+		o.StorageClassName = DefaultStorageClass
+	}
 	return o
 }
 
@@ -87,8 +103,9 @@ func (o Options) validate() error {
 }
 
 // SetupWithManager registers the simulator's controllers with mgr, and a runnable that
-// creates the simulated Node objects when mgr starts. mgr's scheme must hold
-// Kubernetes', KubeVirt's (core and instancetype) and CDI's types.
+// creates the simulated Node objects (and the simulated StorageClass and
+// VolumeSnapshotClass) when mgr starts. mgr's scheme must hold Kubernetes', KubeVirt's
+// (core and instancetype), CDI's and the CSI snapshot API's types.
 func (o Options) SetupWithManager(mgr ctrl.Manager) error {
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
@@ -117,12 +134,16 @@ func (o Options) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.Add(&nodeRunnable{sim: s}); err != nil {
 		return fmt.Errorf("adding the simulated nodes: %w", err)
 	}
+	if err := mgr.Add(&storageClassRunnable{sim: s}); err != nil {
+		return fmt.Errorf("adding the simulated storage classes: %w", err)
+	}
 	for _, setup := range []func(ctrl.Manager) error{
 		s.setupVMController,
 		s.setupVMIController,
 		s.setupDataVolumeController,
 		s.setupPVCController,
 		s.setupDataSourceController,
+		s.setupVolumeSnapshotController,
 	} {
 		if err := setup(mgr); err != nil {
 			return err

@@ -61,9 +61,14 @@ func (s *simulator) reconcilePVC(ctx context.Context, req reconcile.Request) (re
 	return done(reconcile.Result{}, s.bindPVC(ctx, pvc))
 }
 
-// bindPVC binds a pending claim with the capacity it requests.
+// bindPVC binds a pending claim with the capacity it requests, and expands a bound one
+// whose request has grown (the external-resizer and the kubelet's file system resize,
+// in one step).
 func (s *simulator) bindPVC(ctx context.Context, pvc *corev1.PersistentVolumeClaim) error {
-	if pvc.Status.Phase == corev1.ClaimBound || pvc.Status.Phase == corev1.ClaimLost {
+	if pvc.Status.Phase == corev1.ClaimBound {
+		return s.expandPVC(ctx, pvc)
+	}
+	if pvc.Status.Phase == corev1.ClaimLost {
 		return nil
 	}
 	if _, err := s.markAndFinalize(ctx, pvc, ""); err != nil {
@@ -99,4 +104,27 @@ func (s *simulator) releasePVC(ctx context.Context, pvc *corev1.PersistentVolume
 		}
 	}
 	return s.removeFinalizers(ctx, pvc, pvcProtectionFinalizer)
+}
+
+// expandPVC gives a bound claim the capacity it requests when that is more than it has.
+func (s *simulator) expandPVC(ctx context.Context, pvc *corev1.PersistentVolumeClaim) error {
+	want, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	have := pvc.Status.Capacity[corev1.ResourceStorage]
+	if !ok || want.Cmp(have) <= 0 {
+		return nil
+	}
+	if _, err := s.markAndFinalize(ctx, pvc, ""); err != nil {
+		return err
+	}
+	base := pvc.DeepCopy()
+	if pvc.Status.Capacity == nil {
+		pvc.Status.Capacity = corev1.ResourceList{}
+	}
+	pvc.Status.Capacity[corev1.ResourceStorage] = want.DeepCopy()
+	pvc.Status.AllocatedResources = corev1.ResourceList{corev1.ResourceStorage: want.DeepCopy()}
+	if err := s.client.Status().Patch(ctx, pvc, client.MergeFrom(base)); err != nil {
+		return fmt.Errorf("expanding PVC %s: %w", pvc.Name, err)
+	}
+	s.event(pvc, corev1.EventTypeNormal, "VolumeResizeSuccessful", "ResizeVolume", "resize volume %q by resizer %q finished successfully (to %s)", pvc.Name, csiDriver, want.String())
+	return nil
 }

@@ -38,6 +38,7 @@ var (
 		StartDelay:      300 * time.Millisecond,
 		StopDelay:       300 * time.Millisecond,
 		DataVolumeDelay: 250 * time.Millisecond,
+		SnapshotDelay:   200 * time.Millisecond,
 		PodCIDR:         "10.88.0.0/16",
 		Nodes: []Node{
 			{Name: "sim-a1", Zone: "zone-a"},

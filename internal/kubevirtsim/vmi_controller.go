@@ -140,14 +140,16 @@ func (s *simulator) reconcilePending(ctx context.Context, sc *vmiScope) error {
 }
 
 // volumesReady checks the VMI's PVC and DataVolume volumes and reports it in the
-// DataVolumesReady and Synchronized conditions, with KubeVirt's reasons.
+// DataVolumesReady and Synchronized conditions, with KubeVirt's reasons. Hotpluggable
+// volumes do not hold the start: they are attached once the guest runs, as KubeVirt
+// does (their status says when).
 func (s *simulator) volumesReady(ctx context.Context, sc *vmiScope) (bool, error) {
 	vmi := sc.vmi
 	var missing, notReady []string
 	hasDV := false
 	for _, v := range vmi.Spec.Volumes {
 		claim := claimName(v)
-		if claim == "" {
+		if claim == "" || isHotplug(v) {
 			continue
 		}
 		key := types.NamespacedName{Namespace: vmi.Namespace, Name: claim}

@@ -4,14 +4,24 @@ package operator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/controllers"
 	"github.com/koala-dev/koala/internal/index"
+	"github.com/koala-dev/koala/internal/metrics"
 )
 
 // Config is the operator's configuration.
@@ -22,6 +32,24 @@ type Config struct {
 	TerminatedRetention time.Duration
 	// InstanceWorkers bounds concurrent instance reconciles.
 	InstanceWorkers int
+	// Storage maps EBS volume types to StorageClasses and names the VolumeSnapshotClass
+	// of snapshots; its zero value uses the cluster's default classes.
+	Storage controllers.StorageConfig
+}
+
+// CacheOptions are the cache settings the operator's manager needs: of all Secrets it
+// reads only those holding access keys, so it neither holds nor may list the others.
+func CacheOptions() cache.Options {
+	hasKey, err := labels.NewRequirement(koalav1.AccessKeyLabel, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant label key; cannot fail
+	}
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: labels.NewSelector().Add(*hasKey)},
+		},
+		DefaultTransform: cache.TransformStripManagedFields(),
+	}
 }
 
 // Setup registers the indexes and reconcilers with mgr.
@@ -38,13 +66,26 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 			Region:                  cfg.Region,
 			TerminatedRetention:     cfg.TerminatedRetention,
 			MaxConcurrentReconciles: cfg.InstanceWorkers,
+			Storage:                 cfg.Storage,
 		},
+		&controllers.VolumeReconciler{Client: c, Recorder: mgr.GetEventRecorder("koala-operator"), Clock: clock.RealClock{}, Storage: cfg.Storage},
+		&controllers.SnapshotReconciler{Client: c, Recorder: mgr.GetEventRecorder("koala-operator"), Clock: clock.RealClock{}, Storage: cfg.Storage},
 		&controllers.ImageReconciler{Client: c},
 		&controllers.KeyPairReconciler{Client: c},
+		&controllers.AccountReconciler{Client: c},
+		&controllers.AccessKeyReconciler{Client: c, Clock: clock.RealClock{}},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up %T: %w", r, err)
+		}
+	}
+	// Resources by state, on the manager's metrics endpoint. The registry is
+	// process-wide: a second operator in one process (tests) keeps the first's.
+	if err := ctrlmetrics.Registry.Register(metrics.NewCollector(mgr.GetCache())); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			return fmt.Errorf("registering metrics: %w", err)
 		}
 	}
 	return nil

@@ -1,8 +1,12 @@
 // Package scheme registers every API type Koala's components read or write: Kubernetes'
-// own, Koala's, KubeVirt's (core and instancetype) and CDI's.
+// own, Koala's, KubeVirt's (core and instancetype), CDI's, the CSI snapshot API's and
+// Multus' (NetworkAttachmentDefinition, MultiNetworkPolicy).
 package scheme
 
 import (
+	multinetpolv1beta1 "github.com/k8snetworkplumbingwg/multi-networkpolicy/pkg/apis/k8s.cni.cncf.io/v1beta1"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -13,13 +17,16 @@ import (
 	koalav1alpha1 "github.com/koala-dev/koala/api/v1alpha1"
 )
 
-// AddToScheme adds Koala's, KubeVirt's and CDI's types to s.
+// AddToScheme adds Koala's, KubeVirt's, CDI's, the CSI snapshot and Multus types to s.
 func AddToScheme(s *runtime.Scheme) error {
 	for _, add := range []func(*runtime.Scheme) error{
 		koalav1alpha1.AddToScheme,
 		kubevirtv1.AddToScheme,
 		instancetypev1beta1.AddToScheme,
 		cdiv1beta1.AddToScheme,
+		snapshotv1.AddToScheme,
+		nadv1.AddToScheme,
+		multinetpolv1beta1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return err

@@ -90,3 +90,43 @@ func KeyPair(name, ns, publicKey string) *koalav1.KeyPair {
 
 // Ed25519Key is a fixed public key for tests.
 const Ed25519Key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ/AYo177qSt3HXN/AN2QkzUQU0H+Y0iIE1IJQAAJMLP test@koala"
+
+// VolumeOption modifies a Volume under construction.
+type VolumeOption func(*koalav1.Volume)
+
+// Volume returns a blank gp3 Volume of size GiB in namespace ns and zone.
+func Volume(name, ns, zone string, size int32, opts ...VolumeOption) *koalav1.Volume {
+	v := &koalav1.Volume{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       koalav1.VolumeSpec{Size: size, VolumeType: koalav1.VolumeTypeGP3, AvailabilityZone: zone},
+	}
+	for _, o := range opts {
+		o(v)
+	}
+	return v
+}
+
+// AttachedTo attaches the volume to an instance at a device.
+func AttachedTo(instanceID, device string, deleteOnTermination bool) VolumeOption {
+	return func(v *koalav1.Volume) {
+		v.Spec.Attachment = &koalav1.VolumeAttachment{InstanceID: instanceID, Device: device, DeleteOnTermination: deleteOnTermination}
+	}
+}
+
+// FromSnapshot restores the volume from a snapshot.
+func FromSnapshot(snapshotID string) VolumeOption {
+	return func(v *koalav1.Volume) { v.Spec.SnapshotID = snapshotID }
+}
+
+// Snapshot returns a Snapshot of a volume in namespace ns.
+func Snapshot(name, ns, volumeID string) *koalav1.Snapshot {
+	return &koalav1.Snapshot{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       koalav1.SnapshotSpec{VolumeID: volumeID},
+	}
+}
+
+// WithBlockDeviceMappings sets the instance's block device mappings.
+func WithBlockDeviceMappings(m ...koalav1.BlockDeviceMapping) InstanceOption {
+	return func(i *koalav1.Instance) { i.Spec.BlockDeviceMappings = m }
+}

@@ -17,7 +17,13 @@ type Call struct {
 	Account   store.Account
 	KeyID     string
 	RequestID string
+	// Resources are the IDs of what the call created, for the audit log (the IDs it
+	// was given are read from its parameters).
+	Resources []string
 }
+
+// Created records the IDs of resources the call created, for the audit log.
+func (c *Call) Created(ids ...string) { c.Resources = append(c.Resources, ids...) }
 
 // Action is one entry of the server's action table.
 type Action struct {

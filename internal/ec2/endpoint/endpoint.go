@@ -5,6 +5,7 @@ package endpoint
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -12,14 +13,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 
+	"github.com/koala-dev/koala/internal/ec2/audit"
 	"github.com/koala-dev/koala/internal/ec2/handlers/images"
 	"github.com/koala-dev/koala/internal/ec2/handlers/instances"
 	"github.com/koala-dev/koala/internal/ec2/handlers/instancetypes"
 	"github.com/koala-dev/koala/internal/ec2/handlers/keypairs"
 	"github.com/koala-dev/koala/internal/ec2/handlers/regions"
+	"github.com/koala-dev/koala/internal/ec2/handlers/snapshots"
 	"github.com/koala-dev/koala/internal/ec2/handlers/tags"
+	"github.com/koala-dev/koala/internal/ec2/handlers/volumes"
 	"github.com/koala-dev/koala/internal/ec2/server"
 	"github.com/koala-dev/koala/internal/ec2/store"
+	"github.com/koala-dev/koala/internal/ec2/throttle"
 	"github.com/koala-dev/koala/internal/scheme"
 )
 
@@ -38,6 +43,11 @@ type Config struct {
 	// Registerer receives the endpoint's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// Throttle are the request buckets of each key per action class (throttle.Defaults
+	// are EC2's); nil turns throttling off.
+	Throttle map[throttle.Class]throttle.Bucket
+	// Audit receives one JSON line per mutating call; nil writes none.
+	Audit io.Writer
 }
 
 // Endpoint is a running EC2 endpoint's handler and its store.
@@ -74,12 +84,21 @@ func Start(ctx context.Context, restCfg *rest.Config, cfg Config) (*Endpoint, er
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
 	}
-	srv, err := server.New(server.Config{Region: cfg.Region, Credentials: st, Now: cfg.Now, Log: cfg.Log, Metrics: metrics},
+	scfg := server.Config{Region: cfg.Region, Credentials: st, Now: cfg.Now, Log: cfg.Log, Metrics: metrics}
+	if cfg.Throttle != nil {
+		scfg.Throttle = throttle.New(cfg.Throttle, cfg.Now)
+	}
+	if cfg.Audit != nil {
+		scfg.Audit = audit.New(cfg.Audit)
+	}
+	srv, err := server.New(scfg,
 		(&instances.Handlers{Store: st, Region: cfg.Region, DefaultInstanceType: cfg.DefaultInstanceType, Now: cfg.Now}).Actions(),
 		(&instancetypes.Handlers{Store: st}).Actions(),
 		(&images.Handlers{Store: st, PlatformOwnerID: cfg.PlatformOwnerID, PlatformOwnerAlias: cfg.PlatformOwnerAlias}).Actions(),
 		(&keypairs.Handlers{Store: st}).Actions(),
 		(&tags.Handlers{Store: st}).Actions(),
+		(&volumes.Handlers{Store: st, Region: cfg.Region, Now: cfg.Now}).Actions(),
+		(&snapshots.Handlers{Store: st, Region: cfg.Region, Now: cfg.Now}).Actions(),
 		(&regions.Handlers{Store: st, Region: cfg.Region, Endpoint: cfg.Endpoint}).Actions(),
 	)
 	if err != nil {

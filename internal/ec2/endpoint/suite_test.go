@@ -7,6 +7,7 @@ package endpoint_test
 // see each other's instances.
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -38,7 +39,6 @@ import (
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/internal/catalog"
-	koalacreds "github.com/koala-dev/koala/internal/credentials"
 	"github.com/koala-dev/koala/internal/ec2/endpoint"
 	"github.com/koala-dev/koala/internal/kubevirtsim"
 	"github.com/koala-dev/koala/internal/operator"
@@ -122,7 +122,7 @@ func setup(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if ep, err = endpoint.Start(ctx, env.Config, endpoint.Config{Region: region, Endpoint: "ec2.test-1.koala.test", Log: logr.Discard()}); err != nil {
+	if ep, err = endpoint.Start(ctx, env.Config, endpoint.Config{Region: region, Endpoint: "ec2.test-1.koala.test", Log: logr.Discard(), Audit: auditLog}); err != nil {
 		return fmt.Errorf("starting the endpoint: %w", err)
 	}
 	srv := httptest.NewServer(serverErrors.wrap(ep.Handler))
@@ -154,10 +154,32 @@ func setup(ctx context.Context) error {
 	}
 }
 
+// auditLog receives the shared endpoint's audit lines.
+var auditLog = &syncBuffer{}
+
+// syncBuffer is a bytes.Buffer that the endpoint writes and tests read concurrently.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // startManager runs a manager with the given setup until ctx ends.
 func startManager(ctx context.Context, name string, setup func(ctrl.Manager) error) error {
 	skip, recoverPanic := true, false
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Cache:      operator.CacheOptions(),
 		Scheme:     env.Scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Logger:     logr.Discard(),
@@ -213,40 +235,61 @@ func (r *statusRecorder) WriteHeader(code int) {
 type account struct {
 	ID, Namespace string
 	KeyID, Secret string
+	Key           *koalav1.AccessKey
 	EC2, NoRetry  *ec2.Client
 	t             *testing.T
 	ctx           context.Context
 }
 
-// newAccount makes a fresh account: a namespace labelled with a random 12-digit ID and
-// an access key, and waits until the endpoint accepts the key.
-func newAccount(t *testing.T) *account {
+// accountOption changes the Account or the AccessKey a test's account is made with.
+type accountOption func(*koalav1.Account, *koalav1.AccessKey)
+
+// readOnly makes the account's key read-only.
+func readOnly() accountOption {
+	return func(_ *koalav1.Account, k *koalav1.AccessKey) { k.Spec.Permission = koalav1.PermissionReadOnly }
+}
+
+// withQuotas sets the account's quotas.
+func withQuotas(q koalav1.AccountQuotas) accountOption {
+	return func(a *koalav1.Account, _ *koalav1.AccessKey) { a.Spec.Quotas = q }
+}
+
+// newAccount makes a fresh account as a platform team would: an Account with a
+// random 12-digit ID and an AccessKey; it waits until the operator has made the key's
+// Secret and the endpoint accepts the key.
+func newAccount(t *testing.T, opts ...accountOption) *account {
 	t.Helper()
 	ctx := context.Background()
+	g := NewWithT(t)
 	n, err := rand.Int(rand.Reader, big.NewInt(900_000_000_000))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &account{ID: fmt.Sprintf("%012d", n.Int64()+100_000_000_000), t: t, ctx: ctx}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "acct-", Labels: map[string]string{koalav1.AccountIDLabel: a.ID}}}
-	if err := k8s.Create(ctx, ns); err != nil {
-		t.Fatal(err)
+	acct := &koalav1.Account{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "acct-"},
+		Spec:       koalav1.AccountSpec{AccountID: fmt.Sprintf("%012d", n.Int64()+100_000_000_000)},
 	}
-	a.Namespace = ns.Name
-	a.KeyID, a.Secret = koalacreds.NewAccessKeyID(), koalacreds.NewSecretAccessKey()
-	key := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "access-key", Namespace: ns.Name, Labels: map[string]string{koalav1.AccessKeyLabel: "true"}},
-		Data:       map[string][]byte{koalav1.AccessKeyIDKey: []byte(a.KeyID), koalav1.SecretAccessKeyKey: []byte(a.Secret)},
+	key := &koalav1.AccessKey{ObjectMeta: metav1.ObjectMeta{GenerateName: "key-"}}
+	for _, o := range opts {
+		o(acct, key)
 	}
-	if err := k8s.Create(ctx, key); err != nil {
-		t.Fatal(err)
-	}
+	g.Expect(k8s.Create(ctx, acct)).To(Succeed())
+	key.Spec.Account = acct.Name
+	g.Expect(k8s.Create(ctx, key)).To(Succeed())
+	a := &account{ID: acct.Spec.AccountID, Namespace: acct.Name, t: t, ctx: ctx, Key: key}
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(key), key)).To(Succeed())
+		g.Expect(key.Status.SecretRef).NotTo(BeNil())
+		sec := &corev1.Secret{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: key.Status.SecretRef.Namespace, Name: key.Status.SecretRef.Name}, sec)).To(Succeed())
+		a.KeyID, a.Secret = string(sec.Data[koalav1.AccessKeyIDKey]), string(sec.Data[koalav1.SecretAccessKeyKey])
+	}, timeout, poll).Should(Succeed(), "the operator never made the access key's Secret")
 	a.EC2 = newClient(a.KeyID, a.Secret, false)
 	a.NoRetry = newClient(a.KeyID, a.Secret, true)
-	NewWithT(t).Eventually(func() error {
+	g.Eventually(func() error {
 		_, _, err := ep.Store.Credentials(ctx, a.KeyID)
 		return err
-	}, timeout, poll).Should(Succeed(), "the endpoint never saw the access key")
+	}, timeout, poll).Should(Succeed(), "the endpoint never accepted the access key")
 	return a
 }
 

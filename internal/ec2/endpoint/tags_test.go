@@ -107,7 +107,11 @@ func TestCreateTagsRefusesWhatItCannotTagAndChangesNothing(t *testing.T) {
 		"a key pair that does not exist is InvalidKeyPair.NotFound": {
 			[]string{"key-0000000000000dead"}, tags("a", "b"), "InvalidKeyPair.NotFound"},
 		"an ID of a kind that has no tags here is InvalidID": {
-			[]string{"vol-0000000000000dead"}, tags("a", "b"), "InvalidID"},
+			[]string{"igw-0000000000000dead"}, tags("a", "b"), "InvalidID"},
+		"a volume that does not exist is InvalidVolume.NotFound": {
+			[]string{"vol-0000000000000dead"}, tags("a", "b"), "InvalidVolume.NotFound"},
+		"a snapshot that does not exist is InvalidSnapshot.NotFound": {
+			[]string{"snap-0000000000000dead"}, tags("a", "b"), "InvalidSnapshot.NotFound"},
 		"a string that is no ID is InvalidID": {
 			[]string{"web-server"}, tags("a", "b"), "InvalidID"},
 		"more than 50 tags on a resource is TagLimitExceeded": {

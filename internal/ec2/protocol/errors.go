@@ -64,8 +64,55 @@ const (
 	CodeInvalidAvailabilityZone     = "InvalidAvailabilityZone"
 	CodeInvalidFilter               = "InvalidFilter"
 	CodeFilterLimitExceeded         = "FilterLimitExceeded"
+	CodeInstanceLimitExceeded       = "InstanceLimitExceeded"
+	CodeVcpuLimitExceeded           = "VcpuLimitExceeded"
 	CodeInvalidRegionNotFound       = "InvalidRegion.NotFound"
 	CodeInvalidZoneNotFound         = "InvalidZone.NotFound"
+	// Volumes, snapshots and images.
+	CodeInvalidVolumeNotFound             = "InvalidVolume.NotFound"
+	CodeInvalidVolumeMalformed            = "InvalidVolume.Malformed"
+	CodeInvalidVolumeZoneMismatch         = "InvalidVolume.ZoneMismatch"
+	CodeVolumeInUse                       = "VolumeInUse"
+	CodeInvalidAttachmentNotFound         = "InvalidAttachment.NotFound"
+	CodeIncorrectModificationState        = "IncorrectModificationState"
+	CodeInvalidSnapshotNotFound           = "InvalidSnapshot.NotFound"
+	CodeInvalidSnapshotMalformed          = "InvalidSnapshot.Malformed"
+	CodeInvalidSnapshotInUse              = "InvalidSnapshot.InUse"
+	CodeInvalidAMINameDuplicate           = "InvalidAMIName.Duplicate"
+	CodeInvalidBlockDeviceMapping         = "InvalidBlockDeviceMapping"
+	CodeInvalidVolumeModificationNotFound = "InvalidVolumeModification.NotFound"
+	// Networks: VPCs, subnets, security groups and Elastic IPs.
+	CodeInvalidVpcIDNotFound                = "InvalidVpcID.NotFound"
+	CodeInvalidVpcIDMalformed               = "InvalidVpcID.Malformed"
+	CodeInvalidVpcRange                     = "InvalidVpc.Range"
+	CodeDefaultVpcAlreadyExists             = "DefaultVpcAlreadyExists"
+	CodeVPCIDNotSpecified                   = "VPCIdNotSpecified"
+	CodeInvalidSubnetIDNotFound             = "InvalidSubnetID.NotFound"
+	CodeInvalidSubnetIDMalformed            = "InvalidSubnetID.Malformed"
+	CodeInvalidSubnetRange                  = "InvalidSubnet.Range"
+	CodeInvalidSubnetConflict               = "InvalidSubnet.Conflict"
+	CodeInvalidGroupNotFound                = "InvalidGroup.NotFound"
+	CodeInvalidGroupDuplicate               = "InvalidGroup.Duplicate"
+	CodeInvalidGroupIDMalformed             = "InvalidGroupId.Malformed"
+	CodeInvalidGroupReserved                = "InvalidGroup.Reserved"
+	CodeCannotDelete                        = "CannotDelete"
+	CodeInvalidPermissionDuplicate          = "InvalidPermission.Duplicate"
+	CodeInvalidPermissionNotFound           = "InvalidPermission.NotFound"
+	CodeInvalidPermissionMalformed          = "InvalidPermission.Malformed"
+	CodeInvalidSecurityGroupRuleIDNotFound  = "InvalidSecurityGroupRuleId.NotFound"
+	CodeInvalidSecurityGroupRuleIDMalformed = "InvalidSecurityGroupRuleId.Malformed"
+	CodeRulesPerSecurityGroupLimitExceeded  = "RulesPerSecurityGroupLimitExceeded"
+	CodeAddressLimitExceeded                = "AddressLimitExceeded"
+	CodeInvalidAllocationIDNotFound         = "InvalidAllocationID.NotFound"
+	CodeInvalidAssociationIDNotFound        = "InvalidAssociationID.NotFound"
+	CodeInvalidAddressNotFound              = "InvalidAddress.NotFound"
+	CodeResourceAlreadyAssociated           = "Resource.AlreadyAssociated"
+	CodeInvalidIPAddressInUse               = "InvalidIPAddress.InUse"
+	CodeInsufficientFreeAddressesInSubnet   = "InsufficientFreeAddressesInSubnet"
+	CodeInvalidNetworkInterfaceIDNotFound   = "InvalidNetworkInterfaceID.NotFound"
+	CodeInsufficientAddressCapacity         = "InsufficientAddressCapacity"
+	CodeInvalidInstanceIDForAssociation     = "InvalidInstanceID"
+	CodeInvalidVpcState                     = "InvalidVpcState"
 )
 
 // statusOf is the table of every code and its HTTP status. EC2 answers nearly every
@@ -116,8 +163,55 @@ var statusOf = map[string]int{
 	CodeInvalidAvailabilityZone:     http.StatusBadRequest,
 	CodeInvalidFilter:               http.StatusBadRequest,
 	CodeFilterLimitExceeded:         http.StatusBadRequest,
+	CodeInstanceLimitExceeded:       http.StatusBadRequest,
+	CodeVcpuLimitExceeded:           http.StatusBadRequest,
 	CodeInvalidRegionNotFound:       http.StatusBadRequest,
 	CodeInvalidZoneNotFound:         http.StatusBadRequest,
+	// Volumes, snapshots and images.
+	CodeInvalidVolumeNotFound:             http.StatusBadRequest,
+	CodeInvalidVolumeMalformed:            http.StatusBadRequest,
+	CodeInvalidVolumeZoneMismatch:         http.StatusBadRequest,
+	CodeVolumeInUse:                       http.StatusBadRequest,
+	CodeInvalidAttachmentNotFound:         http.StatusBadRequest,
+	CodeIncorrectModificationState:        http.StatusBadRequest,
+	CodeInvalidSnapshotNotFound:           http.StatusBadRequest,
+	CodeInvalidSnapshotMalformed:          http.StatusBadRequest,
+	CodeInvalidSnapshotInUse:              http.StatusBadRequest,
+	CodeInvalidAMINameDuplicate:           http.StatusBadRequest,
+	CodeInvalidBlockDeviceMapping:         http.StatusBadRequest,
+	CodeInvalidVolumeModificationNotFound: http.StatusBadRequest,
+	// Networks.
+	CodeInvalidVpcIDNotFound:                http.StatusBadRequest,
+	CodeInvalidVpcIDMalformed:               http.StatusBadRequest,
+	CodeInvalidVpcRange:                     http.StatusBadRequest,
+	CodeDefaultVpcAlreadyExists:             http.StatusBadRequest,
+	CodeVPCIDNotSpecified:                   http.StatusBadRequest,
+	CodeInvalidSubnetIDNotFound:             http.StatusBadRequest,
+	CodeInvalidSubnetIDMalformed:            http.StatusBadRequest,
+	CodeInvalidSubnetRange:                  http.StatusBadRequest,
+	CodeInvalidSubnetConflict:               http.StatusBadRequest,
+	CodeInvalidGroupNotFound:                http.StatusBadRequest,
+	CodeInvalidGroupDuplicate:               http.StatusBadRequest,
+	CodeInvalidGroupIDMalformed:             http.StatusBadRequest,
+	CodeInvalidGroupReserved:                http.StatusBadRequest,
+	CodeCannotDelete:                        http.StatusBadRequest,
+	CodeInvalidPermissionDuplicate:          http.StatusBadRequest,
+	CodeInvalidPermissionNotFound:           http.StatusBadRequest,
+	CodeInvalidPermissionMalformed:          http.StatusBadRequest,
+	CodeInvalidSecurityGroupRuleIDNotFound:  http.StatusBadRequest,
+	CodeInvalidSecurityGroupRuleIDMalformed: http.StatusBadRequest,
+	CodeRulesPerSecurityGroupLimitExceeded:  http.StatusBadRequest,
+	CodeAddressLimitExceeded:                http.StatusBadRequest,
+	CodeInvalidAllocationIDNotFound:         http.StatusBadRequest,
+	CodeInvalidAssociationIDNotFound:        http.StatusBadRequest,
+	CodeInvalidAddressNotFound:              http.StatusBadRequest,
+	CodeResourceAlreadyAssociated:           http.StatusBadRequest,
+	CodeInvalidIPAddressInUse:               http.StatusBadRequest,
+	CodeInsufficientFreeAddressesInSubnet:   http.StatusBadRequest,
+	CodeInvalidNetworkInterfaceIDNotFound:   http.StatusBadRequest,
+	CodeInsufficientAddressCapacity:         http.StatusInternalServerError,
+	CodeInvalidInstanceIDForAssociation:     http.StatusBadRequest,
+	CodeInvalidVpcState:                     http.StatusBadRequest,
 }
 
 // Known reports whether code is in the table.

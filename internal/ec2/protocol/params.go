@@ -214,6 +214,16 @@ func (p *Params) Remove(names ...string) {
 	}
 }
 
+// Values returns every parameter's value, in no order (the audit log picks the
+// resource IDs out of them).
+func (p *Params) Values() []string {
+	out := make([]string, 0, len(p.values))
+	for _, v := range p.values {
+		out = append(out, v)
+	}
+	return out
+}
+
 // Path is the full parameter name of a field of this view, for error messages.
 func (p *Params) Path(name string) string { return p.key(name) }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -106,14 +105,14 @@ func (s *Store) Images(ctx context.Context, acct Account) ([]koalav1.Image, erro
 	return out, nil
 }
 
-// AccountID returns the 12-digit ID of the account that owns a namespace ("" when the
-// namespace is not an account).
+// AccountID returns the 12-digit ID of the account whose namespace this is ("" when
+// no account owns it: public images of the platform live in such namespaces).
 func (s *Store) AccountID(ctx context.Context, namespace string) string {
-	ns := &corev1.Namespace{}
-	if err := s.cache.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+	a := &koalav1.Account{}
+	if err := s.cache.Get(ctx, client.ObjectKey{Name: namespace}, a); err != nil || a.Status.Namespace != namespace {
 		return ""
 	}
-	return ns.Labels[koalav1.AccountIDLabel]
+	return a.Status.AccountID
 }
 
 // KeyPairByName returns the account's valid key pair of that name (the oldest, when
@@ -197,4 +196,80 @@ func (s *Store) Zones(ctx context.Context, region string) ([]string, error) {
 		return nil, err
 	}
 	return zones.FromNodeLabels(region, labelSets), nil
+}
+
+// Volume returns the account's volume with that EC2 ID, or nil.
+func (s *Store) Volume(ctx context.Context, acct Account, id string) (*koalav1.Volume, error) {
+	var list koalav1.VolumeList
+	if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{index.EC2ID: id}); err != nil {
+		return nil, fmt.Errorf("looking up volume %s: %w", id, err)
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	return &list.Items[0], nil
+}
+
+// VolumeByName returns the account's volume with that object name, or nil.
+func (s *Store) VolumeByName(ctx context.Context, acct Account, name string) (*koalav1.Volume, error) {
+	v := &koalav1.Volume{}
+	if err := s.cache.Get(ctx, client.ObjectKey{Namespace: acct.Namespace, Name: name}, v); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return v, nil
+}
+
+// Volumes returns all the account's volumes, read-only.
+func (s *Store) Volumes(ctx context.Context, acct Account) ([]koalav1.Volume, error) {
+	var list koalav1.VolumeList
+	if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing volumes: %w", err)
+	}
+	return list.Items, nil
+}
+
+// VolumesOfInstance returns the account's volumes attached (or being attached or
+// detached) to the instance, read-only, through the index.
+func (s *Store) VolumesOfInstance(ctx context.Context, acct Account, instanceID string) ([]koalav1.Volume, error) {
+	var list koalav1.VolumeList
+	if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace),
+		client.MatchingFields{index.VolumeInstanceID: instanceID}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing the volumes of %s: %w", instanceID, err)
+	}
+	return list.Items, nil
+}
+
+// Snapshot returns the account's snapshot with that EC2 ID, or nil.
+func (s *Store) Snapshot(ctx context.Context, acct Account, id string) (*koalav1.Snapshot, error) {
+	var list koalav1.SnapshotList
+	if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{index.EC2ID: id}); err != nil {
+		return nil, fmt.Errorf("looking up snapshot %s: %w", id, err)
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	return &list.Items[0], nil
+}
+
+// Snapshots returns all the account's snapshots, read-only.
+func (s *Store) Snapshots(ctx context.Context, acct Account) ([]koalav1.Snapshot, error) {
+	var list koalav1.SnapshotList
+	if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing snapshots: %w", err)
+	}
+	return list.Items, nil
+}
+
+// ImagesUsingSnapshot returns the account's images that use the snapshot (as their
+// root or one of their devices), read-only.
+func (s *Store) ImagesUsingSnapshot(ctx context.Context, acct Account, snapshotID string) ([]koalav1.Image, error) {
+	var list koalav1.ImageList
+	if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace),
+		client.MatchingFields{index.SnapshotID: snapshotID}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing the images of snapshot %s: %w", snapshotID, err)
+	}
+	return list.Items, nil
 }

@@ -24,16 +24,21 @@ import (
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/internal/index"
+	"github.com/koala-dev/koala/internal/ipam"
 )
 
-// Account is an AWS account: a namespace labelled with its 12-digit ID.
+// Account is the AWS account a request acts in, and what its key may do there.
 type Account struct {
-	ID        string
+	// ID is the 12-digit account ID.
+	ID string
+	// Name names the Account object; its namespace has the same name.
+	Name      string
 	Namespace string
+	// Permission is what the key that signed the request may do.
+	Permission koalav1.Permission
+	// Quotas are the account's limits.
+	Quotas koalav1.AccountQuotas
 }
-
-// indexAccessKeyID indexes access-key Secrets by their key ID.
-const indexAccessKeyID = "koala.accessKeyID"
 
 // Store reads Koala objects from a cache and writes them to the API server.
 type Store struct {
@@ -41,6 +46,8 @@ type Store struct {
 	client client.Client
 	// awaitTimeout bounds how long a write waits for the cache to catch up.
 	awaitTimeout time.Duration
+	// alloc hands out addresses (network.go).
+	alloc *ipam.Allocator
 }
 
 // Options configure New.
@@ -56,16 +63,11 @@ func New(cfg *rest.Config, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	isAccount, err := labels.NewRequirement(koalav1.AccountIDLabel, selection.Exists, nil)
-	if err != nil {
-		return nil, err
-	}
 	c, err := cache.New(cfg, cache.Options{
 		Scheme: opts.Scheme,
 		ByObject: map[client.Object]cache.ByObject{
-			// Only access-key Secrets and account namespaces are ever read.
-			&corev1.Secret{}:    {Label: labels.NewSelector().Add(*hasKey)},
-			&corev1.Namespace{}: {Label: labels.NewSelector().Add(*isAccount)},
+			// Only the Secrets the operator made for access keys are ever read.
+			&corev1.Secret{}: {Label: labels.NewSelector().Add(*hasKey)},
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
 	})
@@ -76,14 +78,6 @@ func New(cfg *rest.Config, opts Options) (*Store, error) {
 	if err := index.Setup(ctx, c); err != nil {
 		return nil, err
 	}
-	if err := c.IndexField(ctx, &corev1.Secret{}, indexAccessKeyID, func(o client.Object) []string {
-		if id := string(o.(*corev1.Secret).Data[koalav1.AccessKeyIDKey]); id != "" {
-			return []string{id}
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
 	direct, err := client.New(cfg, client.Options{Scheme: opts.Scheme})
 	if err != nil {
 		return nil, fmt.Errorf("building client: %w", err)
@@ -92,7 +86,7 @@ func New(cfg *rest.Config, opts Options) (*Store, error) {
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	return &Store{cache: c, client: direct, awaitTimeout: timeout}, nil
+	return &Store{cache: c, client: direct, awaitTimeout: timeout, alloc: &ipam.Allocator{Cache: c, Client: direct}}, nil
 }
 
 // Start runs the cache until ctx ends and returns once every informer the store
@@ -103,7 +97,11 @@ func (s *Store) Start(ctx context.Context) error {
 	node := &metav1.PartialObjectMetadata{}
 	node.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Node"))
 	for _, obj := range []client.Object{&koalav1.Instance{}, &koalav1.Image{}, &koalav1.KeyPair{},
-		&corev1.Secret{}, &corev1.Namespace{}, &instancetypev1beta1.VirtualMachineClusterInstancetype{}, node} {
+		&koalav1.Volume{}, &koalav1.Snapshot{},
+		&koalav1.Network{}, &koalav1.Subnet{}, &koalav1.SecurityGroup{}, &koalav1.Address{},
+		&koalav1.NetworkClaim{}, &koalav1.ProviderNetwork{}, &koalav1.AddressPool{},
+		&koalav1.Account{}, &koalav1.AccessKey{}, &corev1.Secret{},
+		&instancetypev1beta1.VirtualMachineClusterInstancetype{}, node} {
 		if _, err := s.cache.GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
 			return fmt.Errorf("creating informer for %T: %w", obj, err)
 		}
@@ -121,28 +119,50 @@ func nodeMetadataList() *metav1.PartialObjectMetadataList {
 	return l
 }
 
-// ErrUnknownKey is returned for an access key no account has.
+// ErrUnknownKey is returned for an access key that may not sign requests: unknown,
+// inactive, deleted, or of an account that is not (or no longer) ready.
 var ErrUnknownKey = errors.New("unknown access key")
 
-// Credentials returns the secret of an access key and the account it belongs to.
+// Credentials returns the secret of an access key and the account it acts in. Only a
+// key that an AccessKey object vouches for counts: a Secret alone is not a key.
 func (s *Store) Credentials(ctx context.Context, accessKeyID string) (secret string, acct Account, err error) {
-	var secrets corev1.SecretList
-	if err := s.cache.List(ctx, &secrets, client.MatchingFields{indexAccessKeyID: accessKeyID}); err != nil {
+	var keys koalav1.AccessKeyList
+	if err := s.cache.List(ctx, &keys, client.MatchingFields{index.AccessKeyID: accessKeyID}); err != nil {
 		return "", Account{}, fmt.Errorf("looking up access key: %w", err)
 	}
-	for i := range secrets.Items {
-		sec := &secrets.Items[i]
-		ns := &corev1.Namespace{}
-		if err := s.cache.Get(ctx, client.ObjectKey{Name: sec.Namespace}, ns); err != nil {
+	for i := range keys.Items {
+		key := &keys.Items[i]
+		if key.Spec.Status == koalav1.AccessKeyInactive || !key.DeletionTimestamp.IsZero() || key.Status.SecretRef == nil {
+			continue
+		}
+		a := &koalav1.Account{}
+		if err := s.cache.Get(ctx, client.ObjectKey{Name: key.Spec.Account}, a); err != nil {
 			if apierrors.IsNotFound(err) {
-				continue // the namespace is not (or no longer) an account
+				continue
 			}
 			return "", Account{}, err
 		}
-		if !ns.DeletionTimestamp.IsZero() {
+		if !a.DeletionTimestamp.IsZero() || a.Status.AccountID == "" || a.Status.Namespace == "" {
 			continue
 		}
-		return string(sec.Data[koalav1.SecretAccessKeyKey]), Account{ID: ns.Labels[koalav1.AccountIDLabel], Namespace: ns.Name}, nil
+		sec := &corev1.Secret{}
+		if err := s.cache.Get(ctx, client.ObjectKey{Namespace: key.Status.SecretRef.Namespace, Name: key.Status.SecretRef.Name}, sec); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return "", Account{}, err
+		}
+		if string(sec.Data[koalav1.AccessKeyIDKey]) != accessKeyID || sec.Namespace != a.Status.Namespace {
+			continue
+		}
+		permission := key.Spec.Permission
+		if permission == "" {
+			permission = koalav1.PermissionFullAccess
+		}
+		return string(sec.Data[koalav1.SecretAccessKeyKey]), Account{
+			ID: a.Status.AccountID, Name: a.Name, Namespace: a.Status.Namespace,
+			Permission: permission, Quotas: a.Spec.Quotas,
+		}, nil
 	}
 	return "", Account{}, ErrUnknownKey
 }

@@ -1,4 +1,6 @@
-// Package images answers EC2's image actions: DescribeImages.
+// Package images answers EC2's image actions: DescribeImages, DescribeImageAttribute,
+// RegisterImage (from a snapshot), CreateImage (from an instance's volumes) and
+// DeregisterImage.
 package images
 
 import (
@@ -9,17 +11,24 @@ import (
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/internal/ec2/action"
 	"github.com/koala-dev/koala/internal/ec2/filter"
+	"github.com/koala-dev/koala/internal/ec2/mapping"
 	"github.com/koala-dev/koala/internal/ec2/protocol"
 	"github.com/koala-dev/koala/internal/ec2/store"
 	"github.com/koala-dev/koala/internal/ec2/tagging"
 	"github.com/koala-dev/koala/internal/ids"
 )
 
-// Store is what the handlers read.
+// Store is what the handlers read and write.
 type Store interface {
 	Image(ctx context.Context, acct store.Account, id string) (*koalav1.Image, error)
 	Images(ctx context.Context, acct store.Account) ([]koalav1.Image, error)
 	AccountID(ctx context.Context, namespace string) string
+	Snapshot(ctx context.Context, acct store.Account, id string) (*koalav1.Snapshot, error)
+	ImagesUsingSnapshot(ctx context.Context, acct store.Account, snapshotID string) ([]koalav1.Image, error)
+	Instance(ctx context.Context, acct store.Account, id string) (*koalav1.Instance, error)
+	VolumesOfInstance(ctx context.Context, acct store.Account, instanceID string) ([]koalav1.Volume, error)
+	Volume(ctx context.Context, acct store.Account, id string) (*koalav1.Volume, error)
+	store.Writer
 }
 
 // Handlers answers the image actions.
@@ -36,19 +45,11 @@ type Handlers struct {
 func (h *Handlers) Actions() []action.Action {
 	return []action.Action{
 		action.Bind("DescribeImages", false, parseDescribe, h.describe),
+		action.Bind("DescribeImageAttribute", false, parseDescribeAttribute, h.describeAttribute),
+		action.Bind("RegisterImage", true, parseRegister, h.register),
+		action.Bind("CreateImage", true, parseCreate, h.create),
+		action.Bind("DeregisterImage", true, parseDeregister, h.deregister),
 	}
-}
-
-type ebsXML struct {
-	DeleteOnTermination bool   `xml:"deleteOnTermination"`
-	VolumeSize          int32  `xml:"volumeSize"`
-	VolumeType          string `xml:"volumeType"`
-	Encrypted           bool   `xml:"encrypted"`
-}
-
-type blockDeviceXML struct {
-	DeviceName string `xml:"deviceName"`
-	Ebs        ebsXML `xml:"ebs"`
 }
 
 type stateReasonXML struct {
@@ -57,29 +58,30 @@ type stateReasonXML struct {
 }
 
 type imageXML struct {
-	ImageID            string           `xml:"imageId"`
-	ImageLocation      string           `xml:"imageLocation"`
-	ImageState         string           `xml:"imageState"`
-	ImageOwnerID       string           `xml:"imageOwnerId"`
-	CreationDate       string           `xml:"creationDate"`
-	IsPublic           bool             `xml:"isPublic"`
-	Architecture       string           `xml:"architecture"`
-	ImageType          string           `xml:"imageType"`
-	ImageOwnerAlias    string           `xml:"imageOwnerAlias,omitempty"`
-	Name               string           `xml:"name"`
-	Description        string           `xml:"description,omitempty"`
-	RootDeviceType     string           `xml:"rootDeviceType"`
-	RootDeviceName     string           `xml:"rootDeviceName"`
-	BlockDeviceMapping []blockDeviceXML `xml:"blockDeviceMapping>item"`
-	VirtualizationType string           `xml:"virtualizationType"`
-	TagSet             []tagging.Item   `xml:"tagSet>item,omitempty"`
-	Hypervisor         string           `xml:"hypervisor"`
-	EnaSupport         bool             `xml:"enaSupport"`
-	SriovNetSupport    string           `xml:"sriovNetSupport"`
-	PlatformDetails    string           `xml:"platformDetails"`
-	UsageOperation     string           `xml:"usageOperation"`
-	BootMode           string           `xml:"bootMode"`
-	StateReason        *stateReasonXML  `xml:"stateReason,omitempty"`
+	ImageID            string             `xml:"imageId"`
+	ImageLocation      string             `xml:"imageLocation"`
+	ImageState         string             `xml:"imageState"`
+	ImageOwnerID       string             `xml:"imageOwnerId"`
+	CreationDate       string             `xml:"creationDate"`
+	IsPublic           bool               `xml:"isPublic"`
+	Architecture       string             `xml:"architecture"`
+	ImageType          string             `xml:"imageType"`
+	ImageOwnerAlias    string             `xml:"imageOwnerAlias,omitempty"`
+	Name               string             `xml:"name"`
+	Description        string             `xml:"description,omitempty"`
+	RootDeviceType     string             `xml:"rootDeviceType"`
+	RootDeviceName     string             `xml:"rootDeviceName"`
+	BlockDeviceMapping []mapping.ImageXML `xml:"blockDeviceMapping>item"`
+	VirtualizationType string             `xml:"virtualizationType"`
+	TagSet             []tagging.Item     `xml:"tagSet>item,omitempty"`
+	Hypervisor         string             `xml:"hypervisor"`
+	EnaSupport         bool               `xml:"enaSupport"`
+	SriovNetSupport    string             `xml:"sriovNetSupport"`
+	PlatformDetails    string             `xml:"platformDetails"`
+	UsageOperation     string             `xml:"usageOperation"`
+	BootMode           string             `xml:"bootMode"`
+	StateReason        *stateReasonXML    `xml:"stateReason,omitempty"`
+	SourceInstanceID   string             `xml:"sourceInstanceId,omitempty"`
 }
 
 type describeResponse struct {
@@ -110,11 +112,25 @@ func rootDevice(img *koalav1.Image) string {
 	return "/dev/xvda"
 }
 
-func rootSize(img *koalav1.Image) int32 {
-	if img.Spec.RootVolumeSize > 0 {
-		return img.Spec.RootVolumeSize
+// mappingValues are an image's values of one field of its block device mappings.
+func mappingValues(s *shown, get func(mapping.ImageXML) string) []string {
+	ms := mapping.ImageMappings(s.img, nil)
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if v := get(m); v != "" {
+			out = append(out, v)
+		}
 	}
-	return 8
+	return out
+}
+
+func ebsValue(get func(*mapping.EBSXML) string) func(mapping.ImageXML) string {
+	return func(m mapping.ImageXML) string {
+		if m.Ebs == nil {
+			return ""
+		}
+		return get(m.Ebs)
+	}
 }
 
 var imageFilters = filter.Schema[*shown]{
@@ -141,11 +157,23 @@ var imageFilters = filter.Schema[*shown]{
 			}
 			return []string{s.img.Status.StateReason.Code}
 		},
-		"block-device-mapping.device-name":           func(s *shown) []string { return []string{rootDevice(s.img)} },
-		"block-device-mapping.volume-size":           func(s *shown) []string { return []string{strconv.Itoa(int(rootSize(s.img)))} },
-		"block-device-mapping.volume-type":           func(*shown) []string { return []string{"gp3"} },
-		"block-device-mapping.delete-on-termination": func(*shown) []string { return []string{"true"} },
-		"block-device-mapping.encrypted":             func(*shown) []string { return []string{"false"} },
+		"block-device-mapping.device-name": func(s *shown) []string {
+			return mappingValues(s, func(m mapping.ImageXML) string { return m.DeviceName })
+		},
+		"block-device-mapping.volume-size": func(s *shown) []string {
+			return mappingValues(s, ebsValue(func(e *mapping.EBSXML) string { return strconv.Itoa(int(e.VolumeSize)) }))
+		},
+		"block-device-mapping.volume-type": func(s *shown) []string {
+			return mappingValues(s, ebsValue(func(e *mapping.EBSXML) string { return e.VolumeType }))
+		},
+		"block-device-mapping.delete-on-termination": func(s *shown) []string {
+			return mappingValues(s, ebsValue(func(e *mapping.EBSXML) string { return strconv.FormatBool(e.DeleteOnTermination) }))
+		},
+		"block-device-mapping.snapshot-id": func(s *shown) []string {
+			return mappingValues(s, ebsValue(func(e *mapping.EBSXML) string { return e.SnapshotID }))
+		},
+		"block-device-mapping.encrypted": func(*shown) []string { return []string{"false"} },
+		"source-instance-id":             func(s *shown) []string { return nonEmpty(s.img.Spec.SourceInstanceID) },
 	},
 	Tags: func(s *shown) map[string]string {
 		if !s.own {
@@ -311,31 +339,40 @@ func (h *Handlers) describe(ctx context.Context, c *action.Call, in describeInpu
 	}
 	out := &describeResponse{NextToken: next}
 	for _, s := range page {
-		out.ImagesSet = append(out.ImagesSet, render(s))
+		out.ImagesSet = append(out.ImagesSet, h.render(ctx, s))
 	}
 	return out, nil
 }
 
-func render(s *shown) imageXML {
+// snapshotSizes gives the size of the snapshots of an image's namespace.
+func (h *Handlers) snapshotSizes(ctx context.Context, img *koalav1.Image) func(string) int32 {
+	return func(id string) int32 {
+		snap, err := h.Store.Snapshot(ctx, store.Account{Namespace: img.Namespace}, id)
+		if err != nil || snap == nil {
+			return 0
+		}
+		return snap.Status.VolumeSize
+	}
+}
+
+func (h *Handlers) render(ctx context.Context, s *shown) imageXML {
 	img := s.img
 	x := imageXML{
-		ImageID:         img.EC2ID(),
-		ImageLocation:   s.ownerID + "/" + img.ImageName(),
-		ImageState:      state(img),
-		ImageOwnerID:    s.ownerID,
-		CreationDate:    protocol.FormatTime(img.CreationTimestamp.Time),
-		IsPublic:        img.Spec.Public,
-		Architecture:    string(arch(img)),
-		ImageType:       "machine",
-		ImageOwnerAlias: s.ownerAlias,
-		Name:            img.ImageName(),
-		Description:     img.Spec.Description,
-		RootDeviceType:  "ebs",
-		RootDeviceName:  rootDevice(img),
-		BlockDeviceMapping: []blockDeviceXML{{
-			DeviceName: rootDevice(img),
-			Ebs:        ebsXML{DeleteOnTermination: true, VolumeSize: rootSize(img), VolumeType: "gp3"},
-		}},
+		ImageID:            img.EC2ID(),
+		ImageLocation:      s.ownerID + "/" + img.ImageName(),
+		ImageState:         state(img),
+		ImageOwnerID:       s.ownerID,
+		CreationDate:       protocol.FormatTime(img.CreationTimestamp.Time),
+		IsPublic:           img.Spec.Public,
+		Architecture:       string(arch(img)),
+		ImageType:          "machine",
+		ImageOwnerAlias:    s.ownerAlias,
+		Name:               img.ImageName(),
+		Description:        img.Spec.Description,
+		RootDeviceType:     "ebs",
+		RootDeviceName:     rootDevice(img),
+		BlockDeviceMapping: mapping.ImageMappings(img, h.snapshotSizes(ctx, img)),
+		SourceInstanceID:   img.Spec.SourceInstanceID,
 		VirtualizationType: "hvm",
 		Hypervisor:         "xen",
 		EnaSupport:         true,

@@ -91,7 +91,8 @@ func (h *Handlers) describeAttribute(ctx context.Context, c *action.Call, in att
 	case "rootDeviceName":
 		out.RootDeviceName = &valueXML{Value: rootDeviceName(inst)}
 	case "blockDeviceMapping":
-		out.BlockDeviceMapping = &emptyListXML{}
+		bdm := blockDevices(h.volumesOf(ctx, inst), inst.EC2ID(), rootDeviceName(inst))
+		out.BlockDeviceMapping = &bdm
 	case "productCodes":
 		out.ProductCodes = &emptyListXML{}
 	case "sourceDestCheck":
@@ -113,6 +114,8 @@ func (h *Handlers) describeAttribute(ctx context.Context, c *action.Call, in att
 // modification is one ModifyInstanceAttribute change.
 type modification struct {
 	id, attribute, value string
+	// deleteOnTermination are the changes of BlockDeviceMapping.N, by device.
+	deleteOnTermination map[string]bool
 }
 
 // modifiable maps the X.Value parameter forms to attribute names.
@@ -155,8 +158,10 @@ func parseModifyAttribute(p *protocol.Params) (modification, error) {
 	if groups, _ := p.Strings("GroupId"); len(groups) > 0 {
 		return modification{}, protocol.Errorf(protocol.CodeUnsupportedOperation, "Security groups are not supported yet")
 	}
-	if bdm, _ := p.Structs("BlockDeviceMapping"); len(bdm) > 0 {
-		return modification{}, protocol.Errorf(protocol.CodeUnsupportedOperation, "Block device mappings cannot be modified yet")
+	if dot, err := parseDeleteOnTermination(p); err != nil {
+		return modification{}, err
+	} else if dot != nil {
+		found = append(found, modification{id: id, attribute: "blockDeviceMapping", deleteOnTermination: dot})
 	}
 	switch len(found) {
 	case 0:
@@ -250,6 +255,8 @@ func (h *Handlers) modifyAttribute(ctx context.Context, c *action.Call, m modifi
 			return nil, protocol.Errorf(protocol.CodeUnsupportedOperation, "EBS optimization is not supported")
 		}
 		return &returnResponse{Return: true}, nil
+	case "blockDeviceMapping":
+		return h.modifyDeleteOnTermination(ctx, c, inst, m.deleteOnTermination)
 	default:
 		return nil, protocol.Errorf(protocol.CodeUnsupportedOperation, "The attribute %s cannot be modified", m.attribute)
 	}

@@ -64,6 +64,15 @@ func (s *listStore) InstanceTypes(context.Context) ([]instancetypev1beta1.Virtua
 func (s *listStore) Zones(context.Context, string) ([]string, error) {
 	return []string{"koala-1a"}, nil
 }
+func (s *listStore) Volume(context.Context, store.Account, string) (*koalav1.Volume, error) {
+	return nil, nil
+}
+func (s *listStore) VolumesOfInstance(context.Context, store.Account, string) ([]koalav1.Volume, error) {
+	return nil, nil
+}
+func (s *listStore) Snapshot(context.Context, store.Account, string) (*koalav1.Snapshot, error) {
+	return nil, nil
+}
 func (s *listStore) NodeLabels(context.Context) ([]map[string]string, error) {
 	return []map[string]string{{"topology.kubernetes.io/zone": "koala-1a"}}, nil
 }

@@ -88,6 +88,8 @@ type view struct {
 	nodeLabels []map[string]string
 	// types is the catalog, for the CPU options of each instance's type.
 	types map[string]catalog.Type
+	// volumesOf reads an instance's volumes, for its block device mapping.
+	volumesOf func(*koalav1.Instance) []koalav1.Volume
 }
 
 func (h *Handlers) view(ctx context.Context) (view, error) {
@@ -95,15 +97,12 @@ func (h *Handlers) view(ctx context.Context) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
-	its, err := h.Store.InstanceTypes(ctx)
+	types, err := h.catalog(ctx)
 	if err != nil {
 		return view{}, err
 	}
-	types := make(map[string]catalog.Type, len(its))
-	for i := range its {
-		types[its[i].Name] = catalog.Describe(&its[i])
-	}
-	return view{region: h.Region, nodeLabels: labels, types: types}, nil
+	volumesOf := func(inst *koalav1.Instance) []koalav1.Volume { return h.volumesOf(ctx, inst) }
+	return view{region: h.Region, nodeLabels: labels, types: types, volumesOf: volumesOf}, nil
 }
 
 // cpuOptions are the type's CPU options; an instance whose type has since left the
@@ -170,6 +169,9 @@ func (v view) instance(inst *koalav1.Instance) instanceXML {
 	}
 	if r := inst.Status.StateReason; r != nil && state != koalav1.InstanceStateRunning {
 		x.StateReason = &stateReasonXML{Code: r.Code, Message: r.Message}
+	}
+	if v.volumesOf != nil {
+		x.BlockDeviceMapping = blockDevices(v.volumesOf(inst), inst.EC2ID(), x.RootDeviceName)
 	}
 	return x
 }

@@ -5,6 +5,7 @@ package instances
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
@@ -27,6 +28,9 @@ type Store interface {
 	InstanceTypes(ctx context.Context) ([]instancetypev1beta1.VirtualMachineClusterInstancetype, error)
 	Zones(ctx context.Context, region string) ([]string, error)
 	NodeLabels(ctx context.Context) ([]map[string]string, error)
+	Volume(ctx context.Context, acct store.Account, id string) (*koalav1.Volume, error)
+	VolumesOfInstance(ctx context.Context, acct store.Account, instanceID string) ([]koalav1.Volume, error)
+	Snapshot(ctx context.Context, acct store.Account, id string) (*koalav1.Snapshot, error)
 	store.Writer
 }
 
@@ -39,6 +43,9 @@ type Handlers struct {
 	Now                 func() time.Time
 
 	filters filter.Schema[*koalav1.Instance]
+	// launchLocks holds a mutex per account namespace, taken while a launch checks the
+	// quotas and creates its instances.
+	launchLocks sync.Map
 }
 
 // Actions returns the instance actions.

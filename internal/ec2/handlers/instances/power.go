@@ -11,6 +11,7 @@ import (
 	"github.com/koala-dev/koala/internal/ec2/action"
 	"github.com/koala-dev/koala/internal/ec2/protocol"
 	"github.com/koala-dev/koala/internal/ids"
+	"github.com/koala-dev/koala/internal/quota"
 )
 
 // parseIDs reads the InstanceId.N list that the power actions require.
@@ -126,6 +127,27 @@ func (h *Handlers) start(ctx context.Context, c *action.Call, idList []string) (
 		switch displayState(inst) {
 		case koalav1.InstanceStateStopping, koalav1.InstanceStateShuttingDown, koalav1.InstanceStateTerminated:
 			return nil, incorrectState(inst.EC2ID(), "started")
+		}
+	}
+	// Starting stopped instances takes capacity: the quotas must allow all of them.
+	used, unlock, err := h.lockUsage(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if used != nil {
+		types, err := h.catalog(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var more quota.Usage
+		for _, inst := range insts {
+			if !quota.Counts(inst) {
+				more = more.Add(quota.Of(types[inst.Spec.InstanceType], 1))
+			}
+		}
+		if exceeded := quota.Check(c.Account.Quotas, *used, more); exceeded != nil {
+			return nil, exceeded
 		}
 	}
 	return h.changeStates(ctx, insts, koalav1.DesiredStateRunning)

@@ -12,13 +12,16 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/internal/catalog"
 	"github.com/koala-dev/koala/internal/ec2/action"
 	"github.com/koala-dev/koala/internal/ec2/protocol"
 	"github.com/koala-dev/koala/internal/ec2/tagging"
 	"github.com/koala-dev/koala/internal/ids"
+	"github.com/koala-dev/koala/internal/quota"
 )
 
 // instanceFinalizer is the operator's finalizer. The endpoint sets it at creation, so
@@ -37,6 +40,9 @@ type runInput struct {
 	tags                                                        map[string]string
 	disableTermination, disableStop                             bool
 	shutdownBehavior                                            koalav1.ShutdownBehavior
+	// blockDeviceMappings and volumeTags shape the launch's volumes (blockdevices.go).
+	blockDeviceMappings []koalav1.BlockDeviceMapping
+	volumeTags          map[string]string
 }
 
 // digest covers every parameter that makes two launches different, for
@@ -48,6 +54,7 @@ func (in runInput) digest() string {
 	for _, t := range tagging.Set(in.tags) {
 		fmt.Fprintf(h, " %q=%q", t.Key, t.Value)
 	}
+	digestLaunchVolumes(h, in)
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
@@ -141,21 +148,36 @@ func (h *Handlers) parseRun(p *protocol.Params) (runInput, error) {
 	} else if eo {
 		return in, protocol.InvalidValue("EbsOptimized", "true", "EBS optimization is not supported.")
 	}
-	specs, err := tagging.Specifications(p, "instance")
+	specs, err := tagging.Specifications(p, "instance", "volume")
 	if err != nil {
 		return in, err
 	}
-	in.tags = specs["instance"]
+	in.tags, in.volumeTags = specs["instance"], specs["volume"]
+	if err := parseLaunchVolumes(p, &in); err != nil {
+		return in, err
+	}
 	return in, nil
 }
 
 func (h *Handlers) run(ctx context.Context, c *action.Call, in runInput) (protocol.Body, error) {
 	digest := in.digest()
-	if err := h.checkClientToken(ctx, c, in.clientToken, digest); err != nil {
+	earlier, err := h.checkClientToken(ctx, c, in.clientToken, digest)
+	if err != nil {
 		return nil, err
 	}
-	if err := h.checkLaunch(ctx, c, in); err != nil {
+	it, err := h.checkLaunch(ctx, c, in)
+	if err != nil {
 		return nil, err
+	}
+	if earlier > 0 {
+		// A retry: answer with what the first request launched, quotas aside.
+		in.maxCount = earlier
+	} else {
+		unlock, err := h.fitQuota(ctx, c, &in, catalog.Describe(it))
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
 	}
 	reservation := ids.New(ids.Reservation)
 	if in.clientToken != "" {
@@ -191,6 +213,9 @@ func (h *Handlers) run(ctx context.Context, c *action.Call, in runInput) (protoc
 	if err != nil {
 		return nil, err
 	}
+	for _, inst := range launched {
+		c.Created(inst.EC2ID())
+	}
 	res := v.reservations(launched, c.Account.ID)
 	if len(res) != 1 {
 		return nil, fmt.Errorf("launch of %d instances produced %d reservations", len(launched), len(res))
@@ -221,74 +246,141 @@ func firstEC2Error(errs []error) error {
 // the instances the first launch made, after creating those it did not make (a retry
 // with a larger MaxCount would leave them behind). Every launch with a token has an
 // instance of launch index 0, so that one tells.
-func (h *Handlers) checkClientToken(ctx context.Context, c *action.Call, token, digest string) error {
+// It returns how many instances the earlier request with the token launched (0 when
+// there was none).
+func (h *Handlers) checkClientToken(ctx context.Context, c *action.Call, token, digest string) (int, error) {
 	if token == "" {
-		return nil
+		return 0, nil
 	}
 	id := ids.FromSeed(ids.Instance, c.Account.Namespace, token, "0")
 	existing, err := h.Store.InstanceByName(ctx, c.Account, id)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if existing == nil {
 		// Not in our cache (yet): ask the API server, as launchOne does.
 		existing = &koalav1.Instance{}
 		if err := h.Store.Direct().Get(ctx, client.ObjectKey{Namespace: c.Account.Namespace, Name: id}, existing); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil
+				return 0, nil
 			}
-			return fmt.Errorf("reading the instance of client token %q: %w", token, err)
+			return 0, fmt.Errorf("reading the instance of client token %q: %w", token, err)
 		}
 	}
 	if existing.Annotations[koalav1.ClientTokenHashAnnotation] != digest {
-		return protocol.Errorf(protocol.CodeIdempotentParameterMismatch,
+		return 0, protocol.Errorf(protocol.CodeIdempotentParameterMismatch,
 			"The client token '%s' was already used with different parameters", token)
 	}
-	return nil
+	n, err := strconv.Atoi(existing.Annotations[koalav1.LaunchCountAnnotation])
+	if err != nil || n < 1 {
+		n = 1 // launched before counts were recorded: at least this one
+	}
+	return n, nil
 }
 
-// checkLaunch refuses a launch that cannot work, before anything is created.
-func (h *Handlers) checkLaunch(ctx context.Context, c *action.Call, in runInput) error {
+// fitQuota decides how many instances the launch starts: MaxCount if the account's
+// quotas allow, else as many as they allow down to MinCount, else the quota's error,
+// as EC2 does. It holds the account's launch lock until unlock.
+func (h *Handlers) fitQuota(ctx context.Context, c *action.Call, in *runInput, t catalog.Type) (unlock func(), err error) {
+	used, unlock, err := h.lockUsage(ctx, c)
+	if err != nil || used == nil {
+		return unlock, err
+	}
+	q := c.Account.Quotas
+	for n := in.maxCount; n >= in.minCount; n-- {
+		if quota.Check(q, *used, quota.Of(t, int64(n))) == nil {
+			in.maxCount = n
+			return unlock, nil
+		}
+	}
+	unlock()
+	return nil, quota.Check(q, *used, quota.Of(t, int64(in.minCount)))
+}
+
+// lockUsage takes the account's launch lock and counts what its instances use, so
+// that two launches or starts on this endpoint cannot both fit into the last of a
+// quota (the operator catches those that raced on different replicas). Without
+// quotas it takes no lock and returns no usage.
+func (h *Handlers) lockUsage(ctx context.Context, c *action.Call) (used *quota.Usage, unlock func(), err error) {
+	if !quota.Limited(c.Account.Quotas) {
+		return nil, func() {}, nil
+	}
+	mu, _ := h.launchLocks.LoadOrStore(c.Account.Namespace, &sync.Mutex{})
+	lock := mu.(*sync.Mutex)
+	lock.Lock()
+	types, err := h.catalog(ctx)
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, err
+	}
+	insts, err := h.Store.Instances(ctx, c.Account)
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, err
+	}
+	u := quota.InstanceUsage(insts, types)
+	return &u, lock.Unlock, nil
+}
+
+// catalog is the EC2 view of every instance type, by name.
+func (h *Handlers) catalog(ctx context.Context) (map[string]catalog.Type, error) {
+	its, err := h.Store.InstanceTypes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	types := make(map[string]catalog.Type, len(its))
+	for i := range its {
+		types[its[i].Name] = catalog.Describe(&its[i])
+	}
+	return types, nil
+}
+
+// checkLaunch refuses a launch that cannot work, before anything is created. It
+// returns the instance type.
+func (h *Handlers) checkLaunch(ctx context.Context, c *action.Call, in runInput) (*instancetypev1beta1.VirtualMachineClusterInstancetype, error) {
 	img, err := h.Store.Image(ctx, c.Account, in.imageID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if img == nil {
-		return protocol.Errorf(protocol.CodeInvalidAMIIDNotFound, "The image id '[%s]' does not exist", in.imageID)
+		return nil, protocol.Errorf(protocol.CodeInvalidAMIIDNotFound, "The image id '[%s]' does not exist", in.imageID)
 	}
 	if img.Status.State == koalav1.ImageStateFailed {
-		return protocol.Errorf(protocol.CodeInvalidAMIIDUnavailable, "The image '%s' is failed and cannot be launched", in.imageID)
+		return nil, protocol.Errorf(protocol.CodeInvalidAMIIDUnavailable, "The image '%s' is failed and cannot be launched", in.imageID)
+	}
+	if err := h.checkLaunchVolumes(ctx, c, in, img); err != nil {
+		return nil, err
 	}
 	it, err := h.Store.InstanceType(ctx, in.instanceType)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if it == nil {
-		return protocol.InvalidValue("InstanceType", in.instanceType, "")
+		return nil, protocol.InvalidValue("InstanceType", in.instanceType, "")
 	}
 	if in.keyName != "" {
 		kp, err := h.Store.KeyPairByName(ctx, c.Account, in.keyName)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if kp == nil {
-			return protocol.Errorf(protocol.CodeInvalidKeyPairNotFound, "The key pair '%s' does not exist", in.keyName)
+			return nil, protocol.Errorf(protocol.CodeInvalidKeyPairNotFound, "The key pair '%s' does not exist", in.keyName)
 		}
 	}
 	if in.zone != "" {
 		zs, err := h.Store.Zones(ctx, h.Region)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		found := false
 		for _, z := range zs {
 			found = found || z == in.zone
 		}
 		if !found {
-			return protocol.Errorf(protocol.CodeInvalidParameterValue, "Invalid availability zone: [%s]", in.zone)
+			return nil, protocol.Errorf(protocol.CodeInvalidParameterValue, "Invalid availability zone: [%s]", in.zone)
 		}
 	}
-	return nil
+	return it, nil
 }
 
 // launchOne creates the i-th instance of a launch. With a client token its ID (and so
@@ -308,6 +400,7 @@ func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, r
 				koalav1.IDAnnotation:            id,
 				koalav1.ReservationIDAnnotation: reservation,
 				koalav1.LaunchIndexAnnotation:   strconv.Itoa(i),
+				koalav1.LaunchCountAnnotation:   strconv.Itoa(in.maxCount),
 			},
 		},
 		Spec: koalav1.InstanceSpec{
@@ -321,15 +414,24 @@ func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, r
 			DisableAPIStop:                    in.disableStop,
 			InstanceInitiatedShutdownBehavior: in.shutdownBehavior,
 			Placement:                         koalav1.Placement{AvailabilityZone: in.zone},
+			BlockDeviceMappings:               in.blockDeviceMappings,
 			ClientToken:                       in.clientToken,
 		},
 	}
 	if in.clientToken != "" {
 		inst.Annotations[koalav1.ClientTokenHashAnnotation] = digest
 	}
-	err := h.Store.Create(ctx, inst)
+	// The volumes first: the operator finds them when it first sees the instance.
+	vols, err := h.createLaunchVolumes(ctx, c, in, inst, reservation, i)
+	if err != nil {
+		return nil, err
+	}
+	err = h.Store.Create(ctx, inst)
 	if err == nil {
 		return inst, nil
+	}
+	if !(in.clientToken != "" && apierrors.IsAlreadyExists(err)) {
+		h.deleteVolumes(ctx, vols)
 	}
 	if apierrors.IsInvalid(err) {
 		// What the parameters' checks let through and the API server's schema refuses

@@ -100,7 +100,7 @@ type instanceXML struct {
 	Architecture          string                   `xml:"architecture"`
 	RootDeviceType        string                   `xml:"rootDeviceType"`
 	RootDeviceName        string                   `xml:"rootDeviceName"`
-	BlockDeviceMapping    emptyListXML             `xml:"blockDeviceMapping"`
+	BlockDeviceMapping    blockDeviceMappingXML    `xml:"blockDeviceMapping"`
 	VirtualizationType    string                   `xml:"virtualizationType"`
 	ClientToken           string                   `xml:"clientToken"`
 	TagSet                []tagging.Item           `xml:"tagSet>item,omitempty"`
@@ -208,21 +208,21 @@ type boolValueXML struct {
 // and are omitted.
 type instanceAttributeResponse struct {
 	protocol.Meta
-	InstanceID                        string        `xml:"instanceId"`
-	InstanceType                      *valueXML     `xml:"instanceType,omitempty"`
-	Kernel                            *valueXML     `xml:"kernel,omitempty"`
-	Ramdisk                           *valueXML     `xml:"ramdisk,omitempty"`
-	UserData                          *valueXML     `xml:"userData,omitempty"`
-	DisableAPITermination             *boolValueXML `xml:"disableApiTermination,omitempty"`
-	DisableAPIStop                    *boolValueXML `xml:"disableApiStop,omitempty"`
-	InstanceInitiatedShutdownBehavior *valueXML     `xml:"instanceInitiatedShutdownBehavior,omitempty"`
-	RootDeviceName                    *valueXML     `xml:"rootDeviceName,omitempty"`
-	SourceDestCheck                   *boolValueXML `xml:"sourceDestCheck,omitempty"`
-	EbsOptimized                      *boolValueXML `xml:"ebsOptimized,omitempty"`
-	EnaSupport                        *boolValueXML `xml:"enaSupport,omitempty"`
-	SriovNetSupport                   *valueXML     `xml:"sriovNetSupport,omitempty"`
-	EnclaveOptions                    *enabledXML   `xml:"enclaveOptions,omitempty"`
-	BlockDeviceMapping                *emptyListXML `xml:"blockDeviceMapping,omitempty"`
-	ProductCodes                      *emptyListXML `xml:"productCodes,omitempty"`
-	GroupSet                          *groupSetXML  `xml:"groupSet,omitempty"`
+	InstanceID                        string                 `xml:"instanceId"`
+	InstanceType                      *valueXML              `xml:"instanceType,omitempty"`
+	Kernel                            *valueXML              `xml:"kernel,omitempty"`
+	Ramdisk                           *valueXML              `xml:"ramdisk,omitempty"`
+	UserData                          *valueXML              `xml:"userData,omitempty"`
+	DisableAPITermination             *boolValueXML          `xml:"disableApiTermination,omitempty"`
+	DisableAPIStop                    *boolValueXML          `xml:"disableApiStop,omitempty"`
+	InstanceInitiatedShutdownBehavior *valueXML              `xml:"instanceInitiatedShutdownBehavior,omitempty"`
+	RootDeviceName                    *valueXML              `xml:"rootDeviceName,omitempty"`
+	SourceDestCheck                   *boolValueXML          `xml:"sourceDestCheck,omitempty"`
+	EbsOptimized                      *boolValueXML          `xml:"ebsOptimized,omitempty"`
+	EnaSupport                        *boolValueXML          `xml:"enaSupport,omitempty"`
+	SriovNetSupport                   *valueXML              `xml:"sriovNetSupport,omitempty"`
+	EnclaveOptions                    *enabledXML            `xml:"enclaveOptions,omitempty"`
+	BlockDeviceMapping                *blockDeviceMappingXML `xml:"blockDeviceMapping,omitempty"`
+	ProductCodes                      *emptyListXML          `xml:"productCodes,omitempty"`
+	GroupSet                          *groupSetXML           `xml:"groupSet,omitempty"`
 }

@@ -178,6 +178,7 @@ func (h *Handlers) create(ctx context.Context, c *action.Call, in createInput) (
 	if err != nil {
 		return nil, err
 	}
+	c.Created(kp.EC2ID())
 	return &createResponse{
 		KeyPairID:      kp.EC2ID(),
 		TagSet:         tagging.Set(in.tags),
@@ -224,6 +225,7 @@ func (h *Handlers) importKey(ctx context.Context, c *action.Call, in importInput
 	if err != nil {
 		return nil, err
 	}
+	c.Created(kp.EC2ID())
 	return &createResponse{KeyPairID: kp.EC2ID(), TagSet: tagging.Set(in.tags), KeyName: in.name, KeyFingerprint: in.pub.Fingerprint}, nil
 }
 

@@ -27,6 +27,10 @@ type Store interface {
 	Images(ctx context.Context, acct store.Account) ([]koalav1.Image, error)
 	KeyPair(ctx context.Context, acct store.Account, id string) (*koalav1.KeyPair, error)
 	KeyPairs(ctx context.Context, acct store.Account) ([]koalav1.KeyPair, error)
+	Volume(ctx context.Context, acct store.Account, id string) (*koalav1.Volume, error)
+	Volumes(ctx context.Context, acct store.Account) ([]koalav1.Volume, error)
+	Snapshot(ctx context.Context, acct store.Account, id string) (*koalav1.Snapshot, error)
+	Snapshots(ctx context.Context, acct store.Account) ([]koalav1.Snapshot, error)
 	store.Writer
 }
 
@@ -53,7 +57,7 @@ type resource struct {
 }
 
 // kinds maps ID prefixes to EC2 resource types.
-var kinds = map[string]string{ids.Instance: "instance", ids.Image: "image", ids.KeyPair: "key-pair"}
+var kinds = map[string]string{ids.Instance: "instance", ids.Image: "image", ids.KeyPair: "key-pair", ids.Volume: "volume", ids.Snapshot: "snapshot"}
 
 func notFound(prefix, id string) error {
 	switch prefix {
@@ -61,6 +65,10 @@ func notFound(prefix, id string) error {
 		return protocol.Errorf(protocol.CodeInvalidInstanceIDNotFound, "The instance ID '%s' does not exist", id)
 	case ids.Image:
 		return protocol.Errorf(protocol.CodeInvalidAMIIDNotFound, "The image id '[%s]' does not exist", id)
+	case ids.Volume:
+		return protocol.Errorf(protocol.CodeInvalidVolumeNotFound, "The volume '%s' does not exist.", id)
+	case ids.Snapshot:
+		return protocol.Errorf(protocol.CodeInvalidSnapshotNotFound, "The snapshot '%s' does not exist.", id)
 	default:
 		return protocol.Errorf(protocol.CodeInvalidKeyPairNotFound, "The key pair '%s' does not exist", id)
 	}
@@ -86,6 +94,18 @@ func (h *Handlers) find(ctx context.Context, acct store.Account, id string) (*re
 			return nil, orNotFound(err, prefix, id)
 		}
 		return &resource{id: id, rtype: "image", obj: img, tags: &img.Spec.Tags}, nil
+	case ids.Volume:
+		v, err := h.Store.Volume(ctx, acct, id)
+		if err != nil || v == nil {
+			return nil, orNotFound(err, prefix, id)
+		}
+		return &resource{id: id, rtype: "volume", obj: v, tags: &v.Spec.Tags}, nil
+	case ids.Snapshot:
+		snap, err := h.Store.Snapshot(ctx, acct, id)
+		if err != nil || snap == nil {
+			return nil, orNotFound(err, prefix, id)
+		}
+		return &resource{id: id, rtype: "snapshot", obj: snap, tags: &snap.Spec.Tags}, nil
 	default:
 		kp, err := h.Store.KeyPair(ctx, acct, id)
 		if err != nil || kp == nil {
@@ -285,6 +305,24 @@ func (h *Handlers) resources(ctx context.Context, acct store.Account) ([]taggedR
 	for i := range kps {
 		if id := kps[i].EC2ID(); id != "" && len(kps[i].Spec.Tags) > 0 {
 			out = append(out, taggedResource{id: id, rtype: "key-pair", tags: kps[i].Spec.Tags})
+		}
+	}
+	vols, err := h.Store.Volumes(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	for i := range vols {
+		if id := vols[i].EC2ID(); id != "" && len(vols[i].Spec.Tags) > 0 {
+			out = append(out, taggedResource{id: id, rtype: "volume", tags: vols[i].Spec.Tags})
+		}
+	}
+	snaps, err := h.Store.Snapshots(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	for i := range snaps {
+		if id := snaps[i].EC2ID(); id != "" && len(snaps[i].Spec.Tags) > 0 {
+			out = append(out, taggedResource{id: id, rtype: "snapshot", tags: snaps[i].Spec.Tags})
 		}
 	}
 	return out, nil
