@@ -14,14 +14,17 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/koala-dev/koala/internal/ec2/audit"
+	"github.com/koala-dev/koala/internal/ec2/handlers/addresses"
 	"github.com/koala-dev/koala/internal/ec2/handlers/images"
 	"github.com/koala-dev/koala/internal/ec2/handlers/instances"
 	"github.com/koala-dev/koala/internal/ec2/handlers/instancetypes"
 	"github.com/koala-dev/koala/internal/ec2/handlers/keypairs"
 	"github.com/koala-dev/koala/internal/ec2/handlers/regions"
 	"github.com/koala-dev/koala/internal/ec2/handlers/snapshots"
+	"github.com/koala-dev/koala/internal/ec2/handlers/subnets"
 	"github.com/koala-dev/koala/internal/ec2/handlers/tags"
 	"github.com/koala-dev/koala/internal/ec2/handlers/volumes"
+	"github.com/koala-dev/koala/internal/ec2/handlers/vpcs"
 	"github.com/koala-dev/koala/internal/ec2/server"
 	"github.com/koala-dev/koala/internal/ec2/store"
 	"github.com/koala-dev/koala/internal/ec2/throttle"
@@ -100,6 +103,9 @@ func Start(ctx context.Context, restCfg *rest.Config, cfg Config) (*Endpoint, er
 		(&volumes.Handlers{Store: st, Region: cfg.Region, Now: cfg.Now}).Actions(),
 		(&snapshots.Handlers{Store: st, Region: cfg.Region, Now: cfg.Now}).Actions(),
 		(&regions.Handlers{Store: st, Region: cfg.Region, Endpoint: cfg.Endpoint}).Actions(),
+		(&vpcs.Handlers{Store: st}).Actions(),
+		(&subnets.Handlers{Store: st, Region: cfg.Region}).Actions(),
+		(&addresses.Handlers{Store: st, Region: cfg.Region}).Actions(),
 	)
 	if err != nil {
 		return nil, err
