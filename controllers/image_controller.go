@@ -80,7 +80,8 @@ func (r *ImageReconciler) imagesUsing(ctx context.Context, obj client.Object) []
 // +kubebuilder:rbac:groups=cloud.koala.dev,resources=images,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=cloud.koala.dev,resources=images/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=cloud.koala.dev,resources=images/finalizers,verbs=update
-// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes;datasources,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datasources,verbs=get;list;watch;create;delete
 
 // Reconcile imports the image's disk and reports its state.
 func (r *ImageReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {

@@ -148,10 +148,6 @@ var mayStayUnused = map[string]string{
 	// Repairs of drift nobody causes in this scenario.
 	"ec2: delete cloud.koala.dev/instances": "RunInstances without a client token undoes the instances it made when a later one fails",
 	"operator: modify /namespaces":          "an account's namespace whose labels were changed by hand gets them back",
-	// KNOWN OVER-GRANT: controllers/image_controller.go's marker grants update and patch
-	// on datasources, which no code does (the image controller only creates and deletes
-	// them). Remove it from the marker, then from here.
-	"operator: modify cdi.kubevirt.io/datasources": "none: over-granted by the image controller's marker",
 }
 
 // readAudit returns the audit log's events of the chart's service accounts, by
