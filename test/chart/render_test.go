@@ -484,3 +484,54 @@ func TestTheChartsArgumentsAreFlagsTheBinariesAccept(t *testing.T) {
 		})
 	}
 }
+
+func TestStorageClassesAndNetworksComeFromValues(t *testing.T) {
+	plain := mustRender(t)
+	args := containerArgs(t, plain.get(t, "Deployment", "koala-operator"), map[string]string{"POD_NAMESPACE": releaseNamespace})
+	for _, flag := range []string{"volume-storage-classes", "default-storage-class", "snapshot-class"} {
+		if v, ok := argValue(args, flag); ok {
+			t.Errorf("the default values pass --%s=%s: the cluster's defaults should apply", flag, v)
+		}
+	}
+	if n := len(plain.ofKind("ProviderNetwork")) + len(plain.ofKind("AddressPool")); n != 0 {
+		t.Errorf("the default values install %d networks or pools", n)
+	}
+
+	all := mustRender(t, allFeatures(t)...)
+	args = containerArgs(t, all.get(t, "Deployment", "cloud-operator"), map[string]string{"POD_NAMESPACE": releaseNamespace})
+	want := map[string]string{
+		"volume-storage-classes": "gp3=ceph-rbd,io2=local-nvme",
+		"default-storage-class":  "ceph-rbd",
+		"snapshot-class":         "ceph-rbd-snapshots",
+	}
+	for flag, v := range want {
+		if got, _ := argValue(args, flag); got != v {
+			t.Errorf("--%s=%q, want %q", flag, got, v)
+		}
+	}
+	pn := all.get(t, "ProviderNetwork", "physnet1")
+	if typ, _, _ := unstructured.NestedString(pn.Object, "spec", "type"); typ != "vlan" {
+		t.Errorf("physnet1 has type %q", typ)
+	}
+	if min, _, _ := unstructured.NestedInt64(pn.Object, "spec", "vlanRange", "min"); min != 100 {
+		t.Errorf("physnet1's VLAN range starts at %d", min)
+	}
+	if def, _, _ := unstructured.NestedBool(pn.Object, "spec", "default"); !def {
+		t.Error("physnet1 is not the default provider network")
+	}
+	if _, found, _ := unstructured.NestedBool(all.get(t, "ProviderNetwork", "flat").Object, "spec", "default"); found {
+		t.Error("flat is marked default")
+	}
+	pool := all.get(t, "AddressPool", "public")
+	addrs, _, _ := unstructured.NestedStringSlice(pool.Object, "spec", "addresses")
+	if !reflect.DeepEqual(addrs, []string{"203.0.113.0/24", "198.51.100.10-198.51.100.20"}) {
+		t.Errorf("the pool's addresses are %v", addrs)
+	}
+	if mlb, _, _ := unstructured.NestedString(pool.Object, "spec", "metallbAddressPool"); mlb != "koala-public" {
+		t.Errorf("the pool is announced by %q", mlb)
+	}
+	// A volume type that is no EBS type is refused before anything is installed.
+	if _, err := render(t, "", "--set", "storage.volumeTypes.fast.storageClassName=x"); err == nil {
+		t.Error("the schema accepts the volume type \"fast\"")
+	}
+}
