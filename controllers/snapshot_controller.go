@@ -283,6 +283,8 @@ func (r *SnapshotReconciler) reconcileVolumeSnapshot(ctx context.Context, s *sna
 		return ctrl.Result{}, nil
 	}
 	var claim string
+	// A copy's claim is a temporary gp3 volume (see the copy's DataVolume).
+	volumeType := koalav1.VolumeTypeGP3
 	if snap.Spec.SourceSnapshotID != "" {
 		if s.copyDV == nil || s.copyDV.Status.Phase != cdiv1beta1.Succeeded {
 			return ctrl.Result{}, nil // the DataVolume's events bring us back
@@ -301,6 +303,7 @@ func (r *SnapshotReconciler) reconcileVolumeSnapshot(ctx context.Context, s *sna
 		vol := &vols.Items[0]
 		claim = vol.Name // a volume's DataVolume, and so its claim, has the volume's name
 		s.obs.volumeSize = vol.Spec.Size
+		volumeType = vol.Type()
 	}
 	vs := &snapshotv1.VolumeSnapshot{
 		ObjectMeta: metav1.ObjectMeta{
@@ -312,7 +315,7 @@ func (r *SnapshotReconciler) reconcileVolumeSnapshot(ctx context.Context, s *sna
 			Source: snapshotv1.VolumeSnapshotSource{PersistentVolumeClaimName: &claim},
 		},
 	}
-	if c := r.Storage.SnapshotClass; c != "" {
+	if c := r.Storage.SnapshotClassName(volumeType); c != "" {
 		vs.Spec.VolumeSnapshotClassName = &c
 	}
 	if err := controllerutil.SetControllerReference(snap, vs, r.Client.Scheme()); err != nil {

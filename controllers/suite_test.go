@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/controllers"
 	"github.com/koala-dev/koala/internal/catalog"
 	"github.com/koala-dev/koala/internal/kubevirtsim"
 	"github.com/koala-dev/koala/internal/operator"
@@ -80,7 +82,8 @@ var stopOperator context.CancelFunc
 func startOperator(parent context.Context) (context.CancelFunc, error) {
 	ctx, cancel := context.WithCancel(parent)
 	err := startManager(ctx, env.Config, "operator", func(mgr ctrl.Manager) error {
-		return operator.Setup(ctx, mgr, operator.Config{Region: "test-1", TerminatedRetention: retention, InstanceWorkers: 4})
+		return operator.Setup(ctx, mgr, operator.Config{Region: "test-1", TerminatedRetention: retention, InstanceWorkers: 4,
+			Storage: controllers.StorageConfig{SnapshotClasses: map[koalav1.VolumeType]string{koalav1.VolumeTypeIO1: io1SnapshotClass}}})
 	})
 	if err != nil {
 		cancel()

@@ -13,6 +13,8 @@ import (
 	cdiv1beta1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/internal/ids"
 	"github.com/koala-dev/koala/internal/testgen"
@@ -431,4 +433,34 @@ func readyCond(conds []metav1.Condition) *metav1.Condition {
 		}
 	}
 	return nil
+}
+
+// io1SnapshotClass is the VolumeSnapshotClass the suite's operator gives snapshots of
+// io1 volumes (the other types keep the driver's default class).
+const io1SnapshotClass = "io1-snapshots"
+
+func TestASnapshotOfAVolumeTypeWithASnapshotClassOfItsOwnIsTakenInThatClass(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	class := &snapshotv1.VolumeSnapshotClass{
+		ObjectMeta:     metav1.ObjectMeta{Name: io1SnapshotClass},
+		Driver:         "csi.kubevirt-simulator.koala.dev",
+		DeletionPolicy: snapshotv1.VolumeSnapshotContentDelete,
+	}
+	if err := k8s.Create(context.Background(), class); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	iops := int32(200)
+	vol := testgen.Volume("fast", ns, "zone-a", 4, func(v *koalav1.Volume) { v.Spec.VolumeType = koalav1.VolumeTypeIO1; v.Spec.Iops = &iops })
+	g.Expect(k8s.Create(context.Background(), vol)).To(Succeed())
+	volumeState(t, g, vol, koalav1.VolumeStateAvailable, "")
+	snap := testgen.Snapshot("fast", ns, vol.Status.VolumeID)
+	g.Expect(k8s.Create(context.Background(), snap)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		get(g, snap)
+		g.Expect(snap.Status.State).To(Equal(koalav1.SnapshotStateCompleted))
+	}, timeout).Should(Succeed())
+	vs := &snapshotv1.VolumeSnapshot{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: snap.Status.VolumeSnapshotName}, vs)).To(Succeed())
+	g.Expect(vs.Spec.VolumeSnapshotClassName).To(HaveValue(Equal(io1SnapshotClass)))
 }

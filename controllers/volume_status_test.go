@@ -246,11 +246,14 @@ func TestVolumeStorageClassesAreReadFromTheirFlag(t *testing.T) {
 	fs := flag.NewFlagSet("operator", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.BindFlags(fs)
-	g.Expect(fs.Parse([]string{"-volume-storage-classes", "gp3=fast, st1=hdd", "-default-storage-class", "standard", "-snapshot-class", "snaps"})).To(Succeed())
+	g.Expect(fs.Parse([]string{"-volume-storage-classes", "gp3=fast, st1=hdd", "-default-storage-class", "standard",
+		"-volume-snapshot-classes", "io2=nvme-snaps", "-snapshot-class", "snaps"})).To(Succeed())
 	g.Expect(c.ClassName(koalav1.VolumeTypeGP3)).To(Equal("fast"))
 	g.Expect(c.ClassName(koalav1.VolumeTypeST1)).To(Equal("hdd"))
 	g.Expect(c.ClassName(koalav1.VolumeTypeIO2)).To(Equal("standard"), "a type not named takes the default")
-	g.Expect(c.SnapshotClass).To(Equal("snaps"))
+	g.Expect(c.SnapshotClassName(koalav1.VolumeTypeIO2)).To(Equal("nvme-snaps"))
+	g.Expect(c.SnapshotClassName(koalav1.VolumeTypeGP3)).To(Equal("snaps"), "a type not named takes the default")
+	g.Expect(fs.Parse([]string{"-volume-snapshot-classes", "io2"})).To(MatchError(ContainSubstring("<volume type>=<VolumeSnapshotClass>")))
 	g.Expect(fs.Parse([]string{"-volume-storage-classes", "gp9=fast"})).To(MatchError(ContainSubstring("not an EBS volume type")))
 	g.Expect(fs.Parse([]string{"-volume-storage-classes", "gp3"})).To(MatchError(ContainSubstring("<volume type>=<StorageClass>")))
 }

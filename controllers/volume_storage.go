@@ -13,15 +13,28 @@ import (
 
 // StorageConfig is how volumes and snapshots map to the cluster's storage: a
 // StorageClass per EBS volume type, a default class for the types it does not name, and
-// the VolumeSnapshotClass of snapshots. Empty names mean the cluster's defaults (the
-// default StorageClass, the default VolumeSnapshotClass of the claim's driver).
+// the VolumeSnapshotClass of snapshots (per type too, since each type's StorageClass may
+// have a CSI driver of its own). Empty names mean the cluster's defaults (the default
+// StorageClass, the default VolumeSnapshotClass of the claim's driver).
 type StorageConfig struct {
 	// Classes maps volume types to StorageClass names.
 	Classes map[koalav1.VolumeType]string
 	// DefaultClass is the StorageClass of the types Classes does not name.
 	DefaultClass string
-	// SnapshotClass is the VolumeSnapshotClass of the snapshots.
+	// SnapshotClasses maps the type of a snapshot's volume to a VolumeSnapshotClass.
+	SnapshotClasses map[koalav1.VolumeType]string
+	// SnapshotClass is the VolumeSnapshotClass of the snapshots of the types
+	// SnapshotClasses does not name.
 	SnapshotClass string
+}
+
+// SnapshotClassName is the VolumeSnapshotClass of a snapshot of a volume of type t;
+// "" is the default class of the claim's driver.
+func (c StorageConfig) SnapshotClassName(t koalav1.VolumeType) string {
+	if name, ok := c.SnapshotClasses[t]; ok && name != "" {
+		return name
+	}
+	return c.SnapshotClass
 }
 
 // ClassName is the StorageClass of a volume type; "" is the cluster's default.
@@ -44,6 +57,11 @@ func (c StorageConfig) storageClassName(t koalav1.VolumeType) *string {
 // ParseVolumeClasses reads a flag value such as "gp3=fast-ssd,gp2=fast-ssd,st1=hdd" into
 // Classes. Every key must be an EBS volume type.
 func ParseVolumeClasses(s string) (map[koalav1.VolumeType]string, error) {
+	return parseTypeMap(s, "StorageClass")
+}
+
+// parseTypeMap reads "<volume type>=<what>,..." into a map.
+func parseTypeMap(s, what string) (map[koalav1.VolumeType]string, error) {
 	out := map[koalav1.VolumeType]string{}
 	for _, pair := range strings.Split(s, ",") {
 		pair = strings.TrimSpace(pair)
@@ -52,7 +70,7 @@ func ParseVolumeClasses(s string) (map[koalav1.VolumeType]string, error) {
 		}
 		t, class, ok := strings.Cut(pair, "=")
 		if !ok || class == "" {
-			return nil, fmt.Errorf("%q is not <volume type>=<StorageClass>", pair)
+			return nil, fmt.Errorf("%q is not <volume type>=<%s>", pair, what)
 		}
 		vt := koalav1.VolumeType(strings.TrimSpace(t))
 		if !knownVolumeType(vt) {
@@ -92,17 +110,21 @@ func quantityGiB(n int32) *resource.Quantity {
 }
 
 // BindFlags defines the operator's storage flags on fs: -volume-storage-classes
-// ("gp3=fast-ssd,st1=hdd"), -default-storage-class and -snapshot-class.
+// ("gp3=fast-ssd,st1=hdd"), -default-storage-class, -volume-snapshot-classes
+// ("gp3=fast-ssd-snaps") and -snapshot-class.
 func (c *StorageConfig) BindFlags(fs *flag.FlagSet) {
-	fs.Var(volumeClassesFlag{&c.Classes}, "volume-storage-classes",
+	fs.Var(volumeClassesFlag{&c.Classes, "StorageClass"}, "volume-storage-classes",
 		"StorageClass of each EBS volume type, as gp3=<class>,gp2=<class>,...; types not named use -default-storage-class.")
 	fs.StringVar(&c.DefaultClass, "default-storage-class", "", "StorageClass of the volume types -volume-storage-classes does not name (default: the cluster's default class).")
-	fs.StringVar(&c.SnapshotClass, "snapshot-class", "", "VolumeSnapshotClass of EBS snapshots (default: the default class of the claim's CSI driver).")
+	fs.Var(volumeClassesFlag{&c.SnapshotClasses, "VolumeSnapshotClass"}, "volume-snapshot-classes",
+		"VolumeSnapshotClass of the snapshots of each EBS volume type, as gp3=<class>,...; types not named use -snapshot-class.")
+	fs.StringVar(&c.SnapshotClass, "snapshot-class", "", "VolumeSnapshotClass of the EBS snapshots of the types -volume-snapshot-classes does not name (default: the default class of the claim's CSI driver).")
 }
 
-// volumeClassesFlag is -volume-storage-classes.
+// volumeClassesFlag is -volume-storage-classes or -volume-snapshot-classes.
 type volumeClassesFlag struct {
-	m *map[koalav1.VolumeType]string
+	m    *map[koalav1.VolumeType]string
+	what string
 }
 
 func (f volumeClassesFlag) String() string {
@@ -118,7 +140,7 @@ func (f volumeClassesFlag) String() string {
 }
 
 func (f volumeClassesFlag) Set(s string) error {
-	m, err := ParseVolumeClasses(s)
+	m, err := parseTypeMap(s, f.what)
 	if err != nil {
 		return err
 	}

@@ -488,7 +488,7 @@ func TestTheChartsArgumentsAreFlagsTheBinariesAccept(t *testing.T) {
 func TestStorageClassesAndNetworksComeFromValues(t *testing.T) {
 	plain := mustRender(t)
 	args := containerArgs(t, plain.get(t, "Deployment", "koala-operator"), map[string]string{"POD_NAMESPACE": releaseNamespace})
-	for _, flag := range []string{"volume-storage-classes", "default-storage-class", "snapshot-class"} {
+	for _, flag := range []string{"volume-storage-classes", "default-storage-class", "snapshot-class", "volume-snapshot-classes"} {
 		if v, ok := argValue(args, flag); ok {
 			t.Errorf("the default values pass --%s=%s: the cluster's defaults should apply", flag, v)
 		}
@@ -503,6 +503,8 @@ func TestStorageClassesAndNetworksComeFromValues(t *testing.T) {
 		"volume-storage-classes": "gp3=ceph-rbd,io2=local-nvme",
 		"default-storage-class":  "ceph-rbd",
 		"snapshot-class":         "ceph-rbd-snapshots",
+		// io2 has a snapshot class of its own; gp3 takes snapshot-class.
+		"volume-snapshot-classes": "io2=local-nvme-snapshots",
 	}
 	for flag, v := range want {
 		if got, _ := argValue(args, flag); got != v {
