@@ -274,6 +274,7 @@ func TestVolumeCallsEC2RefusesAreRefusedWithItsErrors(t *testing.T) {
 	avail := a.createVolume(g, zoneA, 1)
 	elsewhere := a.createVolume(g, zoneB, 1)
 	attached := a.createVolume(g, zoneA, 1)
+	big := a.createVolume(g, zoneA, 2)
 	_, err := a.EC2.AttachVolume(a.ctx, &ec2.AttachVolumeInput{VolumeId: aws.String(attached), InstanceId: aws.String(id), Device: aws.String("/dev/sdf")})
 	g.Expect(err).NotTo(HaveOccurred())
 	a.waitVolumes(g, types.VolumeStateInUse, attached)
@@ -325,6 +326,10 @@ func TestVolumeCallsEC2RefusesAreRefusedWithItsErrors(t *testing.T) {
 			return err
 		}, "InvalidAttachment.NotFound"},
 		"shrinking a volume": {func() error {
+			_, err := a.NoRetry.ModifyVolume(a.ctx, &ec2.ModifyVolumeInput{VolumeId: aws.String(big), Size: aws.Int32(1)})
+			return err
+		}, "InvalidParameterValue"},
+		"modifying a volume to a size of zero": {func() error {
 			_, err := a.NoRetry.ModifyVolume(a.ctx, &ec2.ModifyVolumeInput{VolumeId: aws.String(attached), Size: aws.Int32(0)})
 			return err
 		}, "InvalidParameterValue"},
@@ -347,6 +352,7 @@ func TestVolumeCallsEC2RefusesAreRefusedWithItsErrors(t *testing.T) {
 	}
 	g.Expect(a.volume(g, avail).State).To(Equal(types.VolumeStateAvailable), "a refused call changes nothing")
 	g.Expect(a.volume(g, elsewhere).Attachments).To(BeEmpty())
+	g.Expect(a.volume(g, big).Size).To(HaveValue(Equal(int32(2))), "a refused shrink leaves the size")
 }
 
 func TestModifyVolumeGrowsAVolumeAndDescribeVolumesModificationsFollowsIt(t *testing.T) {
