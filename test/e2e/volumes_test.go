@@ -148,13 +148,55 @@ func TestAWSCLIVolumesSnapshotsAndImagesWithTheirWaiters(t *testing.T) {
 		t.Errorf("an instance of the image has volumes at %v, want /dev/sdf, /dev/sdg and /dev/xvda", got)
 	}
 
-	// Detach; terminate: the root volume (deleteOnTermination) goes, the attached ones stay.
+	// The image holds its snapshots: they cannot be deleted while it is registered.
+	imageSnaps := strings.Fields(s.awsText(t, "describe-images", "--image-ids", img,
+		"--query", "Images[0].BlockDeviceMappings[].Ebs.SnapshotId"))
+	if len(imageSnaps) != 3 {
+		t.Fatalf("the image of an instance with three volumes has snapshots %v, want three", imageSnaps)
+	}
+	s.expectEC2Error(t, "InvalidSnapshot.InUse", "delete-snapshot", "--snapshot-id", imageSnaps[0])
+
+	// Attach to a stopped instance: in use at once, and the instance starts with it.
+	s.mustRun(t, "aws", "ec2", "stop-instances", "--instance-ids", next)
+	s.waitForState(t, "stopped", next)
+	s.mustRun(t, "aws", "ec2", "attach-volume", "--volume-id", spare, "--instance-id", next, "--device", "/dev/sdh")
+	s.wait(t, "volume-in-use", "--volume-ids", spare)
+	if st := s.awsText(t, "describe-instances", "--instance-ids", next, "--query", "Reservations[0].Instances[0].State.Name"); st != "stopped" {
+		t.Errorf("attaching a volume to a stopped instance left it %s, want stopped", st)
+	}
+	s.mustRun(t, "aws", "ec2", "start-instances", "--instance-ids", next)
+	s.waitForState(t, "running", next)
+	s.waitForAttachment(t, spare, "attached")
+	nextVolumes := map[string]string{}
+	for _, d := range s.devices(t, next) {
+		f := strings.Fields(d)
+		nextVolumes[f[0]] = f[1]
+	}
+	if len(nextVolumes) != 4 || nextVolumes["/dev/sdh"] != spare {
+		t.Errorf("the restarted instance has volumes %v, want four with %s at /dev/sdh", nextVolumes, spare)
+	}
+
+	// Detach; terminate: the root volumes (deleteOnTermination true) go, the volumes
+	// attached later and the image's copies of them (deleteOnTermination false) stay.
 	s.mustRun(t, "aws", "ec2", "detach-volume", "--volume-id", restored)
 	s.wait(t, "volume-available", "--volume-ids", restored)
-	s.mustRun(t, "aws", "ec2", "terminate-instances", "--instance-ids", id)
-	s.waitForState(t, "terminated", id)
-	s.wait(t, "volume-deleted", "--volume-ids", root)
-	s.wait(t, "volume-available", "--volume-ids", data)
-	s.mustRun(t, "aws", "ec2", "delete-volume", "--volume-id", restored)
+	s.mustRun(t, "aws", "ec2", "terminate-instances", "--instance-ids", id, next)
+	s.waitForState(t, "terminated", id, next)
+	s.wait(t, "volume-deleted", "--volume-ids", root, nextVolumes["/dev/xvda"])
+	kept := []string{data, spare, nextVolumes["/dev/sdf"], nextVolumes["/dev/sdg"]}
+	s.wait(t, "volume-available", append([]string{"--volume-ids"}, kept...)...)
+	for _, v := range append(kept, restored, elsewhere) {
+		s.mustRun(t, "aws", "ec2", "delete-volume", "--volume-id", v)
+	}
+	s.wait(t, "volume-deleted", "--volume-ids", data, restored)
+
+	// Deregistered, the image lets its snapshots go.
 	s.mustRun(t, "aws", "ec2", "deregister-image", "--image-id", img)
+	for _, sn := range append(imageSnaps, snap) {
+		s.mustRun(t, "aws", "ec2", "delete-snapshot", "--snapshot-id", sn)
+	}
+	if left := s.awsText(t, "describe-snapshots", "--owner-ids", "self", "--filters", "Name=snapshot-id,Values="+strings.Join(append(imageSnaps, snap), ","),
+		"--query", "length(Snapshots)"); left != "0" {
+		t.Errorf("describe-snapshots still shows %s of the deleted snapshots", left)
+	}
 }
