@@ -1,4 +1,5 @@
-// Package localstack runs Koala on one machine: a real kube-apiserver and etcd, the CRDs,
+// Package localstack runs Koala on one machine: a real kube-apiserver, etcd and
+// kube-controller-manager, the CRDs,
 // the operator, the EC2 endpoint and the KubeVirt simulator, with a ready account. It is
 // what `make run` starts; nothing of it is deployed to a cluster.
 package localstack
@@ -111,7 +112,9 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 	if err := os.Remove(filepath.Join(controlPlaneDir, "apiserver", "apiserver.crt")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	env, err := testenv.Start(testenv.Options{DataDir: controlPlaneDir})
+	// With kube-controller-manager, as in a cluster: a deleted account's namespace goes
+	// away, owner references cascade, and the account's ResourceQuota is enforced.
+	env, err := testenv.Start(testenv.Options{DataDir: controlPlaneDir, ControllerManager: true})
 	if err != nil {
 		return err
 	}
@@ -374,8 +377,9 @@ func lock(dataDir string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// stopStrays stops etcd and kube-apiserver processes that an earlier run left behind
-// (it was killed without a chance to stop them): they hold the data directory.
+// stopStrays stops etcd, kube-apiserver and kube-controller-manager processes that an
+// earlier run left behind (it was killed without a chance to stop them): they hold the
+// data directory.
 func stopStrays(dataDir string, log logr.Logger) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
@@ -385,7 +389,7 @@ func stopStrays(dataDir string, log logr.Logger) {
 		}
 		cmdline := strings.ReplaceAll(string(raw), "\x00", " ")
 		if !strings.Contains(cmdline, dataDir+string(filepath.Separator)) ||
-			!(strings.Contains(cmdline, "etcd") || strings.Contains(cmdline, "kube-apiserver")) {
+			!(strings.Contains(cmdline, "etcd") || strings.Contains(cmdline, "kube-apiserver") || strings.Contains(cmdline, "kube-controller-manager")) {
 			continue
 		}
 		var pid int

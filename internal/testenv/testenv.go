@@ -45,7 +45,8 @@ var (
 	assetsErr  error
 )
 
-// BinaryAssets returns the directory holding kube-apiserver and etcd: KUBEBUILDER_ASSETS
+// BinaryAssets returns the directory holding kube-apiserver, kube-controller-manager
+// and etcd: KUBEBUILDER_ASSETS
 // when set, else the cache that hack/build-controlplane.sh fills (building it the first
 // time, which takes minutes).
 func BinaryAssets() (string, error) {
@@ -74,6 +75,7 @@ func BinaryAssets() (string, error) {
 // Environment is a running API server.
 type Environment struct {
 	env    *envtest.Environment
+	cm     *controllerManager
 	Config *rest.Config
 	Scheme *runtime.Scheme
 }
@@ -84,9 +86,14 @@ type Options struct {
 	// (in DataDir/apiserver) there, and keeps them after Stop; empty uses temporary
 	// directories that Stop removes.
 	DataDir string
+	// ControllerManager also runs kube-controller-manager with the controllers in
+	// ControllerManagerControllers (garbage collection, namespace deletion, resource
+	// quotas, ...), as a cluster has them. Its files go to DataDir/controller-manager.
+	ControllerManager bool
 }
 
-// Start runs etcd and kube-apiserver and installs the CRDs.
+// Start runs etcd and kube-apiserver (and, if asked, kube-controller-manager) and
+// installs the CRDs.
 func Start(opts Options) (*Environment, error) {
 	assets, err := BinaryAssets()
 	if err != nil {
@@ -121,11 +128,24 @@ func Start(opts Options) (*Environment, error) {
 	// Tests create many objects quickly; the default client limits (5 qps) would make
 	// them measure client-side throttling.
 	cfg.QPS, cfg.Burst = 500, 1000
-	return &Environment{env: env, Config: cfg, Scheme: s}, nil
+	e := &Environment{env: env, Config: cfg, Scheme: s}
+	if opts.ControllerManager {
+		dir := ""
+		if opts.DataDir != "" {
+			dir = filepath.Join(opts.DataDir, "controller-manager")
+		}
+		if e.cm, err = startControllerManager(env, assets, dir); err != nil {
+			return nil, errors.Join(err, env.Stop())
+		}
+	}
+	return e, nil
 }
 
-// Stop stops kube-apiserver and etcd.
-func (e *Environment) Stop() error { return e.env.Stop() }
+// Stop stops kube-controller-manager (first: the API server stops promptly only once
+// its clients have gone), then kube-apiserver and etcd.
+func (e *Environment) Stop() error {
+	return errors.Join(e.cm.stop(), e.env.Stop())
+}
 
 // WriteKubeconfig writes a kubeconfig for an admin user to path.
 func (e *Environment) WriteKubeconfig(path, namespace string) error {
