@@ -1,6 +1,6 @@
 // Command koala-local runs the Koala local stack in the foreground until Ctrl-C: etcd,
-// kube-apiserver and kube-controller-manager, the CRDs, the operator, the EC2 endpoint and the KubeVirt simulator.
-// `make run` builds the control plane first and starts it.
+// kube-apiserver and kube-controller-manager, the CRDs, the operator, the EC2 endpoint
+// and the KubeVirt simulator. `make run` builds the control plane first and starts it.
 package main
 
 import (

@@ -1,7 +1,7 @@
 // Package localstack runs Koala on one machine: a real kube-apiserver, etcd and
-// kube-controller-manager, the CRDs,
-// the operator, the EC2 endpoint and the KubeVirt simulator, with a ready account. It is
-// what `make run` starts; nothing of it is deployed to a cluster.
+// kube-controller-manager, the CRDs, the operator, the EC2 endpoint and the KubeVirt
+// simulator, with a ready account. It is what `make run` starts; nothing of it is
+// deployed to a cluster.
 package localstack
 
 import (
