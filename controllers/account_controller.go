@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,6 +36,7 @@ func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&koalav1.Account{}).
 		Owns(&corev1.Namespace{}).
+		Owns(&corev1.ResourceQuota{}).
 		Named("account").
 		Complete(r)
 }
@@ -43,6 +45,7 @@ func (r *AccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // +kubebuilder:rbac:groups=cloud.koala.dev,resources=accounts/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=cloud.koala.dev,resources=accounts/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=get;list;watch;create;patch;delete
 
 // Reconcile settles one account's ID and namespace.
 func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
@@ -90,7 +93,72 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		return ctrl.Result{}, err
 	}
 	acct.Status.Namespace = acct.Name
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, r.reconcileResourceQuota(ctx, acct)
+}
+
+// AccountQuotaName names the ResourceQuota that Koala keeps in an account's namespace.
+const AccountQuotaName = "koala-account"
+
+// resourceQuotaHard is what the namespace's ResourceQuota enforces of the account's
+// quotas, so that kubectl users meet the limits the EC2 endpoint applies: running
+// instances are the VirtualMachineInstances (a VMI exists only while its VM runs),
+// volume GiB are the storage the volumes' PVCs request. vCPUs and memory are the
+// operator's check only: virt-launcher pods request more than the guest gets.
+func resourceQuotaHard(q koalav1.AccountQuotas) corev1.ResourceList {
+	hard := corev1.ResourceList{}
+	if q.Instances != nil {
+		hard["count/virtualmachineinstances.kubevirt.io"] = *resource.NewQuantity(int64(*q.Instances), resource.DecimalSI)
+	}
+	if q.VolumeGiB != nil {
+		hard[corev1.ResourceRequestsStorage] = *resource.NewQuantity(*q.VolumeGiB<<30, resource.BinarySI)
+	}
+	if q.Snapshots != nil {
+		hard["count/snapshots.cloud.koala.dev"] = *resource.NewQuantity(int64(*q.Snapshots), resource.DecimalSI)
+	}
+	if q.Addresses != nil {
+		hard["count/addresses.cloud.koala.dev"] = *resource.NewQuantity(int64(*q.Addresses), resource.DecimalSI)
+	}
+	return hard
+}
+
+// reconcileResourceQuota keeps the namespace's ResourceQuota in line with the
+// account's quotas; without quotas there is none.
+func (r *AccountReconciler) reconcileResourceQuota(ctx context.Context, acct *koalav1.Account) error {
+	hard := resourceQuotaHard(acct.Spec.Quotas)
+	rq := &corev1.ResourceQuota{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: acct.Name, Name: AccountQuotaName}, rq)
+	switch {
+	case apierrors.IsNotFound(err):
+		if len(hard) == 0 {
+			return nil
+		}
+		rq = &corev1.ResourceQuota{
+			ObjectMeta: metav1.ObjectMeta{Namespace: acct.Name, Name: AccountQuotaName},
+			Spec:       corev1.ResourceQuotaSpec{Hard: hard},
+		}
+		if err := controllerutil.SetControllerReference(acct, rq, r.Client.Scheme()); err != nil {
+			return err
+		}
+		if err := r.Client.Create(ctx, rq); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating the account's ResourceQuota: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("getting the account's ResourceQuota: %w", err)
+	case len(hard) == 0:
+		if err := r.Client.Delete(ctx, rq); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting the account's ResourceQuota: %w", err)
+		}
+		return nil
+	case equality.Semantic.DeepEqual(rq.Spec.Hard, hard):
+		return nil
+	}
+	base := rq.DeepCopy()
+	rq.Spec.Hard = hard
+	if err := r.Client.Patch(ctx, rq, client.MergeFrom(base)); err != nil {
+		return fmt.Errorf("updating the account's ResourceQuota: %w", err)
+	}
+	return nil
 }
 
 // accountID is the one in spec, or the one generated earlier, or a new random one; an

@@ -11,11 +11,13 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/controllers"
 	"github.com/koala-dev/koala/internal/testgen"
 )
 
@@ -210,4 +212,42 @@ func TestAnInstanceOverTheAccountsQuotaWaitsUntilThereIsRoom(t *testing.T) {
 		get(g, second)
 		g.Expect(second.Status.State).To(Equal(koalav1.InstanceStateRunning))
 	}, timeout).Should(Succeed())
+}
+
+func TestTheAccountsNamespaceGetsAResourceQuotaMatchingItsQuotas(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	two, three, five := int32(2), int32(3), int32(5)
+	ten := int64(10)
+	acct := readyAccount(t, g, koalav1.AccountSpec{Quotas: koalav1.AccountQuotas{Instances: &two, VolumeGiB: &ten, Snapshots: &three, Addresses: &five}})
+	rq := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: acct.Status.Namespace, Name: controllers.AccountQuotaName}}
+	g.Eventually(func(g Gomega) {
+		get(g, rq)
+		g.Expect(rq.Spec.Hard).To(HaveLen(4))
+		g.Expect(rq.Spec.Hard.Name("count/virtualmachineinstances.kubevirt.io", resource.DecimalSI).Value()).To(Equal(int64(2)))
+		g.Expect(rq.Spec.Hard.Name(corev1.ResourceRequestsStorage, resource.BinarySI).Value()).To(Equal(int64(10 << 30)))
+		g.Expect(rq.Spec.Hard.Name("count/snapshots.cloud.koala.dev", resource.DecimalSI).Value()).To(Equal(int64(3)))
+		g.Expect(rq.Spec.Hard.Name("count/addresses.cloud.koala.dev", resource.DecimalSI).Value()).To(Equal(int64(5)))
+		g.Expect(metav1.IsControlledBy(rq, acct)).To(BeTrue())
+	}, timeout).Should(Succeed())
+
+	// vCPUs and memory alone are not the ResourceQuota's: changing the quotas to only
+	// those removes it.
+	get(g, acct)
+	patch := client.MergeFrom(acct.DeepCopy())
+	four := int32(4)
+	acct.Spec.Quotas = koalav1.AccountQuotas{Snapshots: &four}
+	g.Expect(k8s.Patch(ctx, acct, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		get(g, rq)
+		g.Expect(rq.Spec.Hard).To(HaveLen(1))
+		g.Expect(rq.Spec.Hard.Name("count/snapshots.cloud.koala.dev", resource.DecimalSI).Value()).To(Equal(int64(4)))
+	}, timeout).Should(Succeed())
+	get(g, acct)
+	patch = client.MergeFrom(acct.DeepCopy())
+	acct.Spec.Quotas = koalav1.AccountQuotas{VCPUs: &four}
+	g.Expect(k8s.Patch(ctx, acct, patch)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(rq), rq))
+	}, timeout).Should(BeTrue())
 }

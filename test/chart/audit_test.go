@@ -99,6 +99,8 @@ var mayStayUnused = map[string]string{
 	"operator: delete snapshot.storage.k8s.io/volumesnapshots": "a deleted snapshot's VolumeSnapshot",
 	"operator: modify /persistentvolumeclaims":                 "a volume grown by ModifyVolume",
 	"operator: modify cdi.kubevirt.io/datavolumes":             "a volume's DataVolume resized or re-attached",
+	"operator: modify /resourcequotas":                         "an account's quotas changed",
+	"operator: delete /resourcequotas":                         "an account's quotas removed",
 	// NOT YET WIRED: the network reconcilers (VPCs, subnets, security groups, elastic IPs)
 	// and the EC2 network actions are built but not yet registered in the operator and
 	// the endpoint. Remove these entries as the scenario starts to use them.

@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -397,7 +398,9 @@ func (c *cluster) createAccount(ctx context.Context, t *testing.T, endpointURL s
 	g := NewWithT(t)
 	acct := &koalav1.Account{
 		ObjectMeta: metav1.ObjectMeta{Name: "team-a"},
-		Spec:       koalav1.AccountSpec{AccountID: "123456789012", DisplayName: "Team A"},
+		// With quotas, as platform teams give them: the operator keeps a ResourceQuota.
+		Spec: koalav1.AccountSpec{AccountID: "123456789012", DisplayName: "Team A",
+			Quotas: koalav1.AccountQuotas{Instances: ptr.To[int32](20), Snapshots: ptr.To[int32](50)}},
 	}
 	g.Expect(c.admin.Create(ctx, acct)).To(Succeed())
 	key := &koalav1.AccessKey{
