@@ -49,6 +49,8 @@ func (e *Exceeded) EC2Code() (string, string) { return e.Code, e.Message }
 const (
 	CodeInstanceLimitExceeded = "InstanceLimitExceeded"
 	CodeVcpuLimitExceeded     = "VcpuLimitExceeded"
+	CodeVolumeLimitExceeded   = "VolumeLimitExceeded"
+	CodeSnapshotLimitExceeded = "SnapshotLimitExceeded"
 )
 
 // Check reports the first limit of q that used plus more passes, or nil.
@@ -91,4 +93,52 @@ func InstanceUsage(insts []koalav1.Instance, types map[string]catalog.Type) Usag
 		u = u.Add(Of(types[insts[i].Spec.InstanceType], 1))
 	}
 	return u
+}
+
+// VolumeGiB adds up the sizes of the volumes: the storage they hold. A volume being
+// deleted no longer counts (the user sees it deleting; its storage is on its way
+// out), nor does the one named except: a retried create's own volume, which the
+// first request already counted.
+func VolumeGiB(vols []koalav1.Volume, except string) int64 {
+	var gib int64
+	for i := range vols {
+		if vols[i].Name == except || !vols[i].DeletionTimestamp.IsZero() {
+			continue
+		}
+		gib += int64(vols[i].Spec.Size)
+	}
+	return gib
+}
+
+// CheckVolumeGiB reports whether more GiB of volumes pass the account's storage limit
+// with used GiB in use, or nil.
+func CheckVolumeGiB(q koalav1.AccountQuotas, used, more int64) *Exceeded {
+	if q.VolumeGiB == nil || used+more <= *q.VolumeGiB {
+		return nil
+	}
+	return &Exceeded{Code: CodeVolumeLimitExceeded, Message: fmt.Sprintf(
+		"You have requested more volume storage (%d GiB) than your current storage limit of %d GiB allows (%d GiB in use).",
+		more, *q.VolumeGiB, used)}
+}
+
+// SnapshotCount counts the snapshots that are not being deleted.
+func SnapshotCount(snaps []koalav1.Snapshot) int64 {
+	var n int64
+	for i := range snaps {
+		if snaps[i].DeletionTimestamp.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// CheckSnapshots reports whether more snapshots pass the account's snapshot limit
+// with used of them kept, or nil.
+func CheckSnapshots(q koalav1.AccountQuotas, used, more int64) *Exceeded {
+	if q.Snapshots == nil || used+more <= int64(*q.Snapshots) {
+		return nil
+	}
+	return &Exceeded{Code: CodeSnapshotLimitExceeded, Message: fmt.Sprintf(
+		"You have requested more snapshots (%d) than your current snapshot limit of %d allows (%d in use).",
+		more, *q.Snapshots, used)}
 }

@@ -3,6 +3,8 @@ package quota
 import (
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/internal/catalog"
 )
@@ -49,5 +51,54 @@ func TestInstanceUsageCountsOnlyInstancesAskedToRun(t *testing.T) {
 	got := InstanceUsage(insts, types)
 	if want := (Usage{Instances: 2, VCPUs: 2, MemoryMiB: 1024}); got != want {
 		t.Errorf("InstanceUsage = %+v, want %+v", got, want)
+	}
+}
+
+func TestStorageQuotas(t *testing.T) {
+	vol := func(name string, size int32, deleting bool) koalav1.Volume {
+		v := koalav1.Volume{Spec: koalav1.VolumeSpec{Size: size}}
+		v.Name = name
+		if deleting {
+			now := metav1.Now()
+			v.DeletionTimestamp = &now
+		}
+		return v
+	}
+	vols := []koalav1.Volume{vol("a", 8, false), vol("b", 4, false), vol("gone", 100, true)}
+	if got := VolumeGiB(vols, ""); got != 12 {
+		t.Errorf("VolumeGiB = %d, want 12: volumes being deleted do not count", got)
+	}
+	if got := VolumeGiB(vols, "b"); got != 8 {
+		t.Errorf("VolumeGiB except b = %d, want 8", got)
+	}
+	now := metav1.Now()
+	snaps := []koalav1.Snapshot{{}, {}, {ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}}}
+	if got := SnapshotCount(snaps); got != 2 {
+		t.Errorf("SnapshotCount = %d, want 2", got)
+	}
+
+	cases := map[string]struct {
+		got      *Exceeded
+		wantCode string
+	}{
+		"no storage limit allows any size":           {CheckVolumeGiB(koalav1.AccountQuotas{}, 1<<20, 1<<20), ""},
+		"filling the storage limit exactly is fine":  {CheckVolumeGiB(koalav1.AccountQuotas{VolumeGiB: ptr(int64(20))}, 12, 8), ""},
+		"one GiB past the storage limit is refused":  {CheckVolumeGiB(koalav1.AccountQuotas{VolumeGiB: ptr(int64(20))}, 12, 9), CodeVolumeLimitExceeded},
+		"no snapshot limit allows any number":        {CheckSnapshots(koalav1.AccountQuotas{}, 1000, 1), ""},
+		"the last snapshot the limit allows is fine": {CheckSnapshots(koalav1.AccountQuotas{Snapshots: ptr(int32(3))}, 2, 1), ""},
+		"one snapshot past the limit is refused":     {CheckSnapshots(koalav1.AccountQuotas{Snapshots: ptr(int32(3))}, 3, 1), CodeSnapshotLimitExceeded},
+		"instance limits do not limit snapshots":     {CheckSnapshots(koalav1.AccountQuotas{Instances: ptr(int32(0))}, 3, 1), ""},
+		"a zero storage limit refuses the first GiB": {CheckVolumeGiB(koalav1.AccountQuotas{VolumeGiB: ptr(int64(0))}, 0, 1), CodeVolumeLimitExceeded},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			code := ""
+			if tc.got != nil {
+				code = tc.got.Code
+			}
+			if code != tc.wantCode {
+				t.Errorf("got %v, want code %q", tc.got, tc.wantCode)
+			}
+		})
 	}
 }

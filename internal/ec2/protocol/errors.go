@@ -66,6 +66,9 @@ const (
 	CodeFilterLimitExceeded         = "FilterLimitExceeded"
 	CodeInstanceLimitExceeded       = "InstanceLimitExceeded"
 	CodeVcpuLimitExceeded           = "VcpuLimitExceeded"
+	CodeVolumeLimitExceeded         = "VolumeLimitExceeded"
+	CodeSnapshotLimitExceeded       = "SnapshotLimitExceeded"
+	CodeResourceLimitExceeded       = "ResourceLimitExceeded"
 	CodeInvalidRegionNotFound       = "InvalidRegion.NotFound"
 	CodeInvalidZoneNotFound         = "InvalidZone.NotFound"
 	// Volumes, snapshots and images.
@@ -165,6 +168,9 @@ var statusOf = map[string]int{
 	CodeFilterLimitExceeded:         http.StatusBadRequest,
 	CodeInstanceLimitExceeded:       http.StatusBadRequest,
 	CodeVcpuLimitExceeded:           http.StatusBadRequest,
+	CodeVolumeLimitExceeded:         http.StatusBadRequest,
+	CodeSnapshotLimitExceeded:       http.StatusBadRequest,
+	CodeResourceLimitExceeded:       http.StatusBadRequest,
 	CodeInvalidRegionNotFound:       http.StatusBadRequest,
 	CodeInvalidZoneNotFound:         http.StatusBadRequest,
 	// Volumes, snapshots and images.

@@ -171,10 +171,11 @@ func (s *Store) Credentials(ctx context.Context, accessKeyID string) (secret str
 // UnsafeDisableDeepCopy are shared and must not be modified.
 func (s *Store) Reader() client.Reader { return s.cache }
 
-// Create writes a new object and waits until the cache has it.
+// Create writes a new object and waits until the cache has it. A refusal by one of
+// the namespace's ResourceQuotas becomes EC2's limit error of the kind (QuotaError).
 func (s *Store) Create(ctx context.Context, obj client.Object) error {
 	if err := s.client.Create(ctx, obj); err != nil {
-		return err
+		return QuotaError(obj, err)
 	}
 	s.await(ctx, obj, false)
 	return nil

@@ -24,6 +24,7 @@ type Store interface {
 	Images(ctx context.Context, acct store.Account) ([]koalav1.Image, error)
 	AccountID(ctx context.Context, namespace string) string
 	Snapshot(ctx context.Context, acct store.Account, id string) (*koalav1.Snapshot, error)
+	Snapshots(ctx context.Context, acct store.Account) ([]koalav1.Snapshot, error)
 	ImagesUsingSnapshot(ctx context.Context, acct store.Account, snapshotID string) ([]koalav1.Image, error)
 	Instance(ctx context.Context, acct store.Account, id string) (*koalav1.Instance, error)
 	VolumesOfInstance(ctx context.Context, acct store.Account, instanceID string) ([]koalav1.Volume, error)

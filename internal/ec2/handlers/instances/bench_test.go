@@ -70,6 +70,9 @@ func (s *listStore) Volume(context.Context, store.Account, string) (*koalav1.Vol
 func (s *listStore) VolumesOfInstance(context.Context, store.Account, string) ([]koalav1.Volume, error) {
 	return nil, nil
 }
+func (s *listStore) Volumes(context.Context, store.Account) ([]koalav1.Volume, error) {
+	return nil, nil
+}
 func (s *listStore) Snapshot(context.Context, store.Account, string) (*koalav1.Snapshot, error) {
 	return nil, nil
 }

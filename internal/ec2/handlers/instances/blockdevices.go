@@ -18,6 +18,7 @@ import (
 	"github.com/koala-dev/koala/internal/ec2/tagging"
 	"github.com/koala-dev/koala/internal/ec2/volumeview"
 	"github.com/koala-dev/koala/internal/ids"
+	"github.com/koala-dev/koala/internal/quota"
 	"github.com/koala-dev/koala/internal/zones"
 )
 
@@ -317,4 +318,47 @@ func (h *Handlers) modifyDeleteOnTermination(ctx context.Context, c *action.Call
 		}
 	}
 	return &returnResponse{Return: true}, nil
+}
+
+// fitVolumeQuota lowers the launch's count to what the account's storage limit allows
+// for the instances' volumes (root and mappings), down to MinCount, else refuses the
+// launch with VolumeLimitExceeded, before anything is created. It runs under the
+// account's launch lock when the account limits instances too; otherwise two
+// launches at once may both fit into the last of the storage, and the namespace's
+// ResourceQuota on requests.storage is what stops the second's disks.
+func (h *Handlers) fitVolumeQuota(ctx context.Context, c *action.Call, in *runInput) error {
+	q := c.Account.Quotas
+	if q.VolumeGiB == nil {
+		return nil
+	}
+	img, err := h.Store.Image(ctx, c.Account, in.imageID)
+	if err != nil || img == nil {
+		return err // checkLaunch has refused a missing image already
+	}
+	probe := &koalav1.Instance{}
+	probe.Name = "probe"
+	probe.Spec = koalav1.InstanceSpec{ImageID: in.imageID, BlockDeviceMappings: in.blockDeviceMappings}
+	vols, err := blockdevice.LaunchVolumes(blockdevice.Launch{
+		Instance: probe, InstanceID: "i-00000000", Image: img,
+		SnapshotSize: func(id string) int32 { return h.snapshotSize(ctx, c, id) },
+	})
+	if err != nil {
+		return protocol.Errorf(protocol.CodeInvalidBlockDeviceMapping, "%s", err.Error())
+	}
+	var each int64
+	for _, v := range vols {
+		each += int64(v.Spec.Size)
+	}
+	all, err := h.Store.Volumes(ctx, c.Account)
+	if err != nil {
+		return err
+	}
+	used := quota.VolumeGiB(all, "")
+	for n := in.maxCount; n >= in.minCount; n-- {
+		if quota.CheckVolumeGiB(q, used, each*int64(n)) == nil {
+			in.maxCount = n
+			return nil
+		}
+	}
+	return quota.CheckVolumeGiB(q, used, each*int64(in.minCount))
 }

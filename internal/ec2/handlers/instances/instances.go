@@ -30,6 +30,7 @@ type Store interface {
 	NodeLabels(ctx context.Context) ([]map[string]string, error)
 	Volume(ctx context.Context, acct store.Account, id string) (*koalav1.Volume, error)
 	VolumesOfInstance(ctx context.Context, acct store.Account, instanceID string) ([]koalav1.Volume, error)
+	Volumes(ctx context.Context, acct store.Account) ([]koalav1.Volume, error)
 	Snapshot(ctx context.Context, acct store.Account, id string) (*koalav1.Snapshot, error)
 	store.Writer
 }

@@ -178,6 +178,9 @@ func (h *Handlers) run(ctx context.Context, c *action.Call, in runInput) (protoc
 			return nil, err
 		}
 		defer unlock()
+		if err := h.fitVolumeQuota(ctx, c, &in); err != nil {
+			return nil, err
+		}
 	}
 	reservation := ids.New(ids.Reservation)
 	if in.clientToken != "" {

@@ -222,6 +222,9 @@ func (h *Handlers) create(ctx context.Context, c *action.Call, in createInput) (
 	if st := v.Status.State; !v.DeletionTimestamp.IsZero() || (st != koalav1.VolumeStateAvailable && st != koalav1.VolumeStateInUse) {
 		return nil, protocol.Errorf(protocol.CodeIncorrectState, "The volume '%s' is not ready to be snapshotted (it is %s).", in.volumeID, orText(string(st), "creating"))
 	}
+	if err := CheckQuota(ctx, h.Store, c.Account, 1); err != nil {
+		return nil, err
+	}
 	snap, err := CreateSnapshot(ctx, h.Store, c.Account, in.volumeID, "", in.description, in.tags)
 	if err != nil {
 		return nil, err
@@ -522,6 +525,9 @@ func (h *Handlers) copy(ctx context.Context, c *action.Call, in copyInput) (prot
 	description := in.description
 	if description == "" {
 		description = fmt.Sprintf("[Copied %s from %s]", in.source, h.Region)
+	}
+	if err := CheckQuota(ctx, h.Store, c.Account, 1); err != nil {
+		return nil, err
 	}
 	snap, err := CreateSnapshot(ctx, h.Store, c.Account, "", in.source, description, in.tags)
 	if err != nil {
