@@ -81,8 +81,8 @@ func TestStartingASecondStackInTheSameDirectoryFailsClearlyAndLeavesTheFirstRunn
 	s := suite.shared
 	envBefore := readEnvFile(t, s)
 	pids := controlPlanePIDs(s.dataDir())
-	if len(pids) != 2 {
-		t.Fatalf("the running stack has %d etcd/kube-apiserver processes, want 2: %v", len(pids), controlPlaneProcesses(s.dataDir()))
+	if len(pids) != 3 {
+		t.Fatalf("the running stack has %d etcd/kube-apiserver/kube-controller-manager processes, want 3: %v", len(pids), controlPlaneProcesses(s.dataDir()))
 	}
 	port, err := freePort()
 	if err != nil {
@@ -135,7 +135,8 @@ func TestStartAfterAKilledStackStopsWhatItLeftRunningAndKeepsTheData(t *testing.
 	key := uniqueName("killed")
 	fingerprint := s.awsText(t, "create-key-pair", "--key-name", key, "--query", "KeyFingerprint")
 
-	// kill -9 leaves etcd and kube-apiserver running, and the lock file in place.
+	// kill -9 leaves etcd, kube-apiserver and kube-controller-manager running, and the
+	// lock file in place.
 	s.kill()
 	left := controlPlanePIDs(s.dataDir())
 	t.Logf("kill -9 of koala-local left %d processes: %v", len(left), controlPlaneProcesses(s.dataDir()))

@@ -326,8 +326,8 @@ func (s *stack) stopOnCleanup(t *testing.T) {
 	})
 }
 
-// controlPlaneProcesses describes the etcd and kube-apiserver processes whose command
-// line mentions dataDir.
+// controlPlaneProcesses describes the etcd, kube-apiserver and kube-controller-manager
+// processes whose command line mentions dataDir.
 func controlPlaneProcesses(dataDir string) []string {
 	var found []string
 	for _, pid := range controlPlanePIDs(dataDir) {
@@ -341,8 +341,8 @@ func controlPlaneProcesses(dataDir string) []string {
 	return found
 }
 
-// killControlPlane kills the etcd and kube-apiserver that a stack started on dataDir
-// and left behind, so that a failed test does not leave them running.
+// killControlPlane kills the etcd, kube-apiserver and kube-controller-manager that a
+// stack started on dataDir and left behind, so that a failed test does not leave them running.
 func killControlPlane(dataDir string) {
 	for _, pid := range controlPlanePIDs(dataDir) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -358,7 +358,8 @@ func controlPlanePIDs(dataDir string) []int {
 			continue
 		}
 		cmdline := strings.ReplaceAll(string(raw), "\x00", " ")
-		if !strings.Contains(cmdline, dataDir+"/") || !(strings.Contains(cmdline, "etcd") || strings.Contains(cmdline, "kube-apiserver")) {
+		if !strings.Contains(cmdline, dataDir+"/") ||
+			!(strings.Contains(cmdline, "etcd") || strings.Contains(cmdline, "kube-apiserver") || strings.Contains(cmdline, "kube-controller-manager")) {
 			continue
 		}
 		// A zombie has an empty command line and would not match; a process that is
