@@ -85,7 +85,17 @@ func (r *AccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		}
 		return ctrl.Result{}, err
 	}
-	acct.Status.AccountID = id
+	if acct.Status.AccountID != id {
+		// The ID is recorded, with an optimistic lock, before anything carries it: a
+		// reconcile that read the Account from a cache not yet showing a generated ID
+		// must fail here, not generate another one and relabel the namespace with it.
+		withID := acct.DeepCopy()
+		withID.Status.AccountID = id
+		if err := r.Client.Status().Patch(ctx, withID, client.MergeFromWithOptions(acct, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, fmt.Errorf("recording the account ID: %w", err)
+		}
+		acct.Status.AccountID, acct.ResourceVersion = id, withID.ResourceVersion
+	}
 	if blocked, err := r.reconcileNamespace(ctx, acct); err != nil || blocked != nil {
 		if blocked != nil {
 			cond = *blocked
