@@ -66,7 +66,11 @@ func TestAnAccountsQuotasAreAResourceQuotaThatKubectlUsersMeetAndDeletingItRemov
 	if vol.code != 0 {
 		t.Fatalf("aws ec2 create-volume: %v", vol)
 	}
-	r = runIn(t, s.dir, env, "", "aws", "ec2", "create-snapshot", "--volume-id", strings.TrimSpace(vol.stdout))
+	volID := strings.TrimSpace(vol.stdout)
+	if r := runIn(t, s.dir, env, "", "aws", "ec2", "wait", "volume-available", "--volume-ids", volID); r.code != 0 {
+		t.Fatalf("aws ec2 wait volume-available: %v", r)
+	}
+	r = runIn(t, s.dir, env, "", "aws", "ec2", "create-snapshot", "--volume-id", volID)
 	if r.code == 0 || !strings.Contains(r.stderr, "SnapshotLimitExceeded") {
 		t.Fatalf("the AWS CLI's snapshot over the quota was not refused with SnapshotLimitExceeded: %v", r)
 	}
