@@ -304,7 +304,10 @@ func (r *VolumeReconciler) observe(ctx context.Context, s *volumeScope) (ctrl.Re
 		return ctrl.Result{}, err
 	}
 	if s.dv == nil && s.obs.blocked == nil && !s.provisionedByVM {
-		return ctrl.Result{}, r.observeSource(ctx, s)
+		if err := r.observeSource(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		return r.observeQuota(ctx, s)
 	}
 	return ctrl.Result{}, nil
 }

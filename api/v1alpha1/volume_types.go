@@ -380,6 +380,9 @@ const (
 	VolumeReasonDataVolumeNameTaken = "DataVolumeNameTaken"
 	// VolumeReasonInUse: a deleted volume waits until it is detached.
 	VolumeReasonInUse = "InUse"
+	// VolumeReasonVolumeLimitExceeded: the volume waits for storage: with it, the
+	// account's volumes would pass its volumeGiB quota.
+	VolumeReasonVolumeLimitExceeded = "VolumeLimitExceeded"
 )
 
 // +kubebuilder:object:root=true
