@@ -244,13 +244,63 @@ def volume_workload(t, count, repeats):
     return r
 
 
-def volumes_only(t, count, batch, repeats):
-    """The volume part alone (--only volumes): launches `count` instances in batches,
-    untimed, for their root volumes, then times DescribeVolumes as the full run does."""
-    for b in range(count // batch):
-        t.raw({"Action": "RunInstances", "ImageId": t.image, "InstanceType": "t3.micro",
-               "MinCount": str(batch), "MaxCount": str(batch)})
-    return volume_workload(t, count, repeats), count
+def volumes_only(targets, count, batch, repeats):
+    """The volume part alone (--only volumes): launches `count` instances in batches on
+    each target, untimed, for their root volumes, then times DescribeVolumes of them all
+    and of one by ID, alternating between the targets at every repetition, so that the
+    load other processes put on a shared machine falls on both alike."""
+    for t in targets:
+        for b in range(count // batch):
+            t.raw({"Action": "RunInstances", "ImageId": t.image, "InstanceType": "t3.micro",
+                   "MinCount": str(batch), "MaxCount": str(batch)})
+    for t in targets:
+        settle(t, count)
+    time.sleep(6)  # Koala's throttling bucket refills (see volume_workload)
+
+    def describe_all_e2e(t):
+        n, mid = 0, None
+        for page in t.client.get_paginator("describe_volumes").paginate(PaginationConfig={"PageSize": 500}):
+            n += len(page["Volumes"])
+            if mid is None and page["Volumes"]:
+                mid = page["Volumes"][len(page["Volumes"]) // 2]["VolumeId"]
+        return n, mid
+
+    def describe_all_raw(t):
+        token, total = None, 0.0
+        while True:
+            params = {"Action": "DescribeVolumes", "MaxResults": "500"}
+            if token:
+                params["NextToken"] = token
+            secs, body = t.raw(params)
+            total += secs
+            m = NEXT_TOKEN.search(body)
+            if not m:
+                return total
+            token = m.group(1).decode()
+
+    one, seen, samples = {}, {}, {}
+    for t in targets:
+        seen[t.name], one[t.name] = describe_all_e2e(t)
+        if seen[t.name] < count:
+            raise RuntimeError(f"{t.name}: DescribeVolumes saw {seen[t.name]} volumes, expected at least {count}")
+        samples[t.name] = {"all_e2e": [], "all_srv": [], "id_e2e": [], "id_srv": []}
+    for _ in range(repeats):
+        for t in targets:
+            s, vid = samples[t.name], one[t.name]
+            s["all_e2e"] += timed(lambda: describe_all_e2e(t), 1)
+            s["all_srv"].append(describe_all_raw(t))
+            s["id_e2e"] += timed(lambda: t.client.describe_volumes(VolumeIds=[vid]), 1)
+            s["id_srv"].append(t.raw({"Action": "DescribeVolumes", "VolumeId.1": vid})[0])
+        time.sleep(0.5)  # stays under Koala's 20 describe calls a second
+    out = {}
+    for t in targets:
+        s = samples[t.name]
+        out[t.name] = {
+            f"DescribeVolumes, all {min(seen.values())}+ (paginated by 500) p50":
+                (statistics.median(s["all_e2e"]), statistics.median(s["all_srv"]), "s"),
+            "DescribeVolumes by ID p50": (statistics.median(s["id_e2e"]), statistics.median(s["id_srv"]), "s"),
+        }
+    return out
 
 
 def fmt(v, unit):
@@ -283,12 +333,14 @@ def main():
     moto = Target("moto", args.moto, "us-east-1", "testing", "testing", moto_image)
 
     results = {}
+    if args.only == "volumes":
+        print("running the volume workload against moto and koala ...", file=sys.stderr)
+        results = volumes_only((moto, koala), args.count, args.batch, args.repeats)
     for t in (moto, koala):
+        if args.only:
+            break
         print(f"running the workload against {t.name} ...", file=sys.stderr)
-        if args.only == "volumes":
-            results[t.name], _ = volumes_only(t, args.count, args.batch, args.repeats)
-        else:
-            results[t.name], _ = run_workload(t, args.count, args.batch, args.repeats, args.single)
+        results[t.name], _ = run_workload(t, args.count, args.batch, args.repeats, args.single)
 
     lines = [
         f"Side-by-side, {args.count} instances launched in batches of {args.batch}, one run "

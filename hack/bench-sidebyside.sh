@@ -4,7 +4,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 count=${COUNT:-1000}
-# ONLY=volumes runs only the DescribeVolumes part, into sidebyside-volumes-$COUNT.md.
+# ONLY=volumes runs only the DescribeVolumes part, into sidebyside-volumes-$COUNT.md;
+# REPEATS sets how many times each figure is taken (the median is reported).
 only=${ONLY:-}
 work=$(mktemp -d)
 pids=()
@@ -35,4 +36,4 @@ grep -q "koala local stack ready" "$work/koala.log" || { cat "$work/koala.log"; 
 
 mkdir -p "$root/bench/results"
 python3 "$root/bench/sidebyside.py" --koala-env "$work/.koala/env" --moto "http://127.0.0.1:$moto_port" \
-  --count "$count" ${only:+--only "$only"} --out "$root/bench/results/sidebyside-${only:+$only-}$count.md"
+  --count "$count" ${only:+--only "$only"} ${REPEATS:+--repeats "$REPEATS"} --out "$root/bench/results/sidebyside-${only:+$only-}$count.md"
