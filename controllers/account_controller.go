@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
@@ -179,6 +181,14 @@ func (r *AccountReconciler) accountID(ctx context.Context, acct *koalav1.Account
 		want = acct.Status.AccountID
 	}
 	for attempt := 0; ; attempt++ {
+		if want == "" && attempt == 0 {
+			// The first choice is derived from the account's UID: a reconcile that reads
+			// the account from a cache that has not seen the ID written a moment ago
+			// (another controller's write of the account brings such a reconcile) then
+			// chooses the same one, rather than relabelling the namespace.
+			sum := sha256.Sum256([]byte(acct.UID))
+			want = fmt.Sprintf("%012d", binary.BigEndian.Uint64(sum[:8])%1_000_000_000_000)
+		}
 		if want == "" {
 			n, err := rand.Int(rand.Reader, big.NewInt(1_000_000_000_000))
 			if err != nil {

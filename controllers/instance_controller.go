@@ -52,6 +52,11 @@ type InstanceReconciler struct {
 	MaxConcurrentReconciles int
 	// Storage maps the root volume's type to its StorageClass.
 	Storage StorageConfig
+	// Network hands out the instances' private addresses.
+	Network NetworkConfig
+	// APIReader reads what the operator does not cache (virt-launcher pods); nil skips
+	// relabelling them.
+	APIReader client.Reader
 
 	written writtenStatuses
 }
@@ -67,6 +72,8 @@ type instanceScope struct {
 	// placed says where each goes.
 	volumes []koalav1.Volume
 	placed  instanceAttachments
+	// net is the instance's place on its subnet; nil on the pod network alone.
+	net *instanceNetwork
 }
 
 type instancePhase func(ctx context.Context, s *instanceScope) (ctrl.Result, error)
@@ -87,6 +94,9 @@ func (r *InstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Instances held back by a quota wait for room: a raised quota, or another
 		// instance of the account stopping or going away.
 		Watches(&koalav1.Account{}, handler.EnqueueRequestsFromMapFunc(r.instancesOfAccount)).
+		// Instances waiting for their subnet or groups to be available.
+		Watches(&koalav1.Subnet{}, handler.EnqueueRequestsFromMapFunc(r.pendingInNamespace)).
+		Watches(&koalav1.SecurityGroup{}, handler.EnqueueRequestsFromMapFunc(r.pendingInNamespace)).
 		Watches(&koalav1.Instance{}, handler.EnqueueRequestsFromMapFunc(r.instancesBesides), builder.WithPredicates(predicate.Funcs{
 			CreateFunc:  func(event.CreateEvent) bool { return false },
 			UpdateFunc:  func(e event.UpdateEvent) bool { return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() },
@@ -123,6 +133,24 @@ func (r *InstanceReconciler) pendingInstances(ctx context.Context, field, value 
 	return out
 }
 
+// pendingInNamespace maps a subnet or group to the instances of its account that have
+// not launched yet: only they can wait for one.
+func (r *InstanceReconciler) pendingInNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list koalav1.InstanceList
+	if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+		log.FromContext(ctx).Error(err, "listing instances to requeue")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		inst := &list.Items[i]
+		if st := inst.Status.State; st == "" || st == koalav1.InstanceStatePending || inst.Status.StateReason != nil {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(inst)})
+		}
+	}
+	return out
+}
+
 func (r *InstanceReconciler) instancesUsingImage(ctx context.Context, obj client.Object) []reconcile.Request {
 	img := obj.(*koalav1.Image)
 	if img.EC2ID() == "" {
@@ -147,7 +175,9 @@ func (r *InstanceReconciler) instancesOfType(ctx context.Context, obj client.Obj
 // +kubebuilder:rbac:groups=cloud.koala.dev,resources=instances/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=cloud.koala.dev,resources=instances/finalizers,verbs=update
 // +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachines,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachineinstances,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=kubevirt.io,resources=virtualmachineinstances,verbs=get;list;watch;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;patch
+// +kubebuilder:rbac:groups=cloud.koala.dev,resources=networkclaims,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=cloud.koala.dev,resources=volumes,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=cloud.koala.dev,resources=snapshots,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cdi.kubevirt.io,resources=datavolumes,verbs=get;list;watch;update;patch
@@ -188,7 +218,7 @@ func (r *InstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	} else if inst.Spec.State == koalav1.DesiredStateTerminated {
 		phases = append(phases, r.reconcileTermination)
 	} else {
-		phases = append(phases, r.reconcileVM, r.reconcileReboot)
+		phases = append(phases, r.reconcileNetwork, r.reconcileVM, r.reconcileReboot)
 	}
 	for _, phase := range phases {
 		res, err := phase(ctx, s)
@@ -371,8 +401,11 @@ func (r *InstanceReconciler) reconcileVM(ctx context.Context, s *instanceScope) 
 				inst.Status.Architecture, inst.Status.RootDeviceName = image.Spec.Architecture, image.Spec.RootDeviceName
 			}
 		}
+		if err := r.syncGroupLabels(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
 		base := s.vm.DeepCopy()
-		changed, err := updateVM(s.vm, inst, s.placed.hotplug)
+		changed, err := updateVM(s.vm, inst, s.placed.hotplug, s.net)
 		if err != nil || !changed {
 			return ctrl.Result{}, err
 		}
@@ -418,7 +451,7 @@ func (r *InstanceReconciler) reconcileVM(ctx context.Context, s *instanceScope) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	vm, err := desiredVM(inst, s.id, zone, image, key, root, s.placed.hotplug, r.Storage)
+	vm, err := desiredVM(inst, s.id, zone, image, key, root, s.placed.hotplug, r.Storage, s.net)
 	if err != nil {
 		s.blocked = &metav1.Condition{Reason: "InvalidUserData", Message: err.Error()}
 		return ctrl.Result{}, nil
@@ -529,6 +562,9 @@ func (r *InstanceReconciler) reconcileTermination(ctx context.Context, s *instan
 	if err := r.releaseVolumes(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.releaseAddresses(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
 	inst := s.instance
 	terminatedAt := r.Clock.Now()
 	if inst.Status.TerminatedAt != nil {
@@ -551,6 +587,9 @@ func (r *InstanceReconciler) reconcileDelete(ctx context.Context, s *instanceSco
 		return ctrl.Result{}, err
 	}
 	if err := r.releaseVolumes(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.releaseAddresses(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
 	inst := s.instance

@@ -123,7 +123,8 @@ func setInstanceStatus(st *koalav1.InstanceStatus, o instanceObservation) {
 	// once the guest runs, so that a launch costs two status writes (pending, running).
 	switch state {
 	case koalav1.InstanceStateRunning:
-		if ip := primaryIP(o.vmi); ip != "" && !o.vmi.IsFinal() {
+		// On a subnet the address is Koala's, recorded at launch and kept.
+		if ip := primaryIP(o.vmi); ip != "" && !o.vmi.IsFinal() && st.SubnetID == "" {
 			st.PrivateIPAddress = ip
 		}
 		if o.vmi != nil && o.vmi.Status.NodeName != "" {

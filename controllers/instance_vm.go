@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -13,6 +14,7 @@ import (
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/internal/cloudinit"
+	"github.com/koala-dev/koala/internal/netobjects"
 	"github.com/koala-dev/koala/internal/zones"
 )
 
@@ -66,8 +68,10 @@ func vmLabels(inst *koalav1.Instance, id string) map[string]string {
 // image's DataSource), the other volumes hotplugged, cloud-init with the user data and
 // the public key, and the pod network.
 // zone, when not empty, pins the VM to the nodes of that zone.
+// net, when not nil, adds the interface on the subnet (Multus, bridge binding), the
+// guest's network data with the assigned address, and the security group labels.
 func desiredVM(inst *koalav1.Instance, id, zone string, image *koalav1.Image, authorizedKey string,
-	root *koalav1.Volume, hotplug []*koalav1.Volume, storage StorageConfig) (*kubevirtv1.VirtualMachine, error) {
+	root *koalav1.Volume, hotplug []*koalav1.Volume, storage StorageConfig, net *instanceNetwork) (*kubevirtv1.VirtualMachine, error) {
 	userData, err := cloudinit.Build(inst.Spec.UserData, authorizedKey)
 	if err != nil {
 		return nil, fmt.Errorf("building cloud-init user data: %w", err)
@@ -113,7 +117,7 @@ func desiredVM(inst *koalav1.Instance, id, zone string, image *koalav1.Image, au
 				},
 			}},
 			Template: &kubevirtv1.VirtualMachineInstanceTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: vmLabels(inst, id)},
 				Spec: kubevirtv1.VirtualMachineInstanceSpec{
 					Hostname:     id,
 					NodeSelector: nodeSelector,
@@ -138,15 +142,85 @@ func desiredVM(inst *koalav1.Instance, id, zone string, image *koalav1.Image, au
 			},
 		},
 	}
+	if net != nil {
+		if err := attachSubnet(vm, id, net); err != nil {
+			return nil, err
+		}
+	}
 	syncHotplug(vm, hotplug)
 	return vm, nil
+}
+
+// attachSubnet puts the VM's second interface on the subnet's attachment, with a MAC
+// derived from the instance's ID so that the guest's network data (matched by MAC)
+// holds across restarts, and the address given to the guest through cloud-init. The
+// address is on the VM as an annotation too, for an operator that restarts before
+// recording it.
+func attachSubnet(vm *kubevirtv1.VirtualMachine, id string, net *instanceNetwork) error {
+	data, err := netobjects.NetworkData(id, net.address, net.vpc.Spec.CIDRBlock, net.mtu)
+	if err != nil {
+		return err
+	}
+	spec := &vm.Spec.Template.Spec
+	spec.Domain.Devices.Interfaces[0].MacAddress = netobjects.MACAddress(id, netobjects.PodNetworkName)
+	spec.Domain.Devices.Interfaces = append(spec.Domain.Devices.Interfaces, kubevirtv1.Interface{
+		Name:                   netobjects.SubnetNetworkName,
+		MacAddress:             netobjects.MACAddress(id, netobjects.SubnetNetworkName),
+		InterfaceBindingMethod: kubevirtv1.InterfaceBindingMethod{Bridge: &kubevirtv1.InterfaceBridge{}},
+	})
+	spec.Networks = append(spec.Networks, kubevirtv1.Network{
+		Name:          netobjects.SubnetNetworkName,
+		NetworkSource: kubevirtv1.NetworkSource{Multus: &kubevirtv1.MultusNetwork{NetworkName: net.nadRef()}},
+	})
+	for i := range spec.Volumes {
+		if v := &spec.Volumes[i]; v.Name == cloudInitDiskName && v.CloudInitNoCloud != nil {
+			v.CloudInitNoCloud.NetworkData = data
+		}
+	}
+	vm.Annotations[vmSubnetAnnotation] = net.subnet.EC2ID()
+	vm.Annotations[vmAddressAnnotation] = net.address
+	// The template's own map: the VM's labels are a different copy.
+	for k, v := range groupLabels(net.groups) {
+		vm.Spec.Template.ObjectMeta.Labels[k] = v
+	}
+	return nil
+}
+
+// syncLabels makes the security group member labels of labels those of groups, and
+// reports whether it changed anything.
+func syncLabels(labels map[string]string, groups []string) bool {
+	want := groupLabels(groups)
+	changed := false
+	for k := range labels {
+		if strings.HasPrefix(k, koalav1.SecurityGroupLabelPrefix) && want[k] == "" {
+			delete(labels, k)
+			changed = true
+		}
+	}
+	for k, v := range want {
+		if labels[k] != v {
+			labels[k] = v
+			changed = true
+		}
+	}
+	return changed
 }
 
 // updateVM applies to an existing VM what may change after launch: the power state,
 // the instance type (while stopped), the user data (while stopped) and the hotplugged
 // volumes. It reports whether anything changed.
-func updateVM(vm *kubevirtv1.VirtualMachine, inst *koalav1.Instance, hotplug []*koalav1.Volume) (bool, error) {
+func updateVM(vm *kubevirtv1.VirtualMachine, inst *koalav1.Instance, hotplug []*koalav1.Volume, net *instanceNetwork) (bool, error) {
 	changed := syncHotplug(vm, hotplug)
+	if net != nil && vm.Spec.Template != nil {
+		if vm.Spec.Template.ObjectMeta.Labels == nil {
+			vm.Spec.Template.ObjectMeta.Labels = map[string]string{}
+		}
+		// The groups of the guest's next start; the running guest's are relabelled
+		// apart (syncGroupLabels).
+		if syncLabels(vm.Spec.Template.ObjectMeta.Labels, net.groups) {
+			changed = true
+		}
+	}
 	rs := runStrategyFor(inst.Spec.State)
 	if vm.Spec.RunStrategy == nil || *vm.Spec.RunStrategy != rs {
 		vm.Spec.RunStrategy = &rs

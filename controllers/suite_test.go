@@ -22,6 +22,7 @@ import (
 	"github.com/koala-dev/koala/internal/kubevirtsim"
 	"github.com/koala-dev/koala/internal/operator"
 	"github.com/koala-dev/koala/internal/testenv"
+	"github.com/koala-dev/koala/internal/testgen"
 )
 
 // The suite runs the operator and the KubeVirt simulator against a real API server.
@@ -59,6 +60,11 @@ func run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+	}
+	// The platform team's provider network: with it, every Account gets a default VPC.
+	if err := k8s.Create(ctx, testgen.ProviderNetwork("physnet")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	sim := kubevirtsim.Options{
 		StartDelay: 300 * time.Millisecond, StopDelay: 200 * time.Millisecond, DataVolumeDelay: 200 * time.Millisecond,

@@ -158,6 +158,32 @@ type InstanceSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="blockDeviceMappings cannot be changed"
 	BlockDeviceMappings []BlockDeviceMapping `json:"blockDeviceMappings,omitempty"`
 
+	// subnetId is the EC2 ID of the account's subnet the instance's interface is on.
+	// Empty: the default subnet of the instance's zone, when the account has a default
+	// VPC (the operator records the one it chose in status.subnetId); with no subnet at
+	// all the instance has the pod network only. It cannot be changed once set.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^(subnet-([0-9a-f]{8}|[0-9a-f]{17}))?$`
+	// +kubebuilder:validation:XValidation:rule="oldSelf == '' || self == oldSelf",message="subnetId cannot be changed"
+	SubnetID string `json:"subnetId,omitempty"`
+
+	// securityGroupIds are the EC2 IDs of the security groups of the subnet's VPC that
+	// the instance is in. Empty: the VPC's default group. They can be changed at any
+	// time (ModifyInstanceAttribute groupSet); the policies follow at once.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:Pattern=`^sg-([0-9a-f]{8}|[0-9a-f]{17})$`
+	SecurityGroupIDs []string `json:"securityGroupIds,omitempty"`
+
+	// privateIpAddress asks for this address of the subnet; it must be free and not one
+	// of the five EC2 reserves. Empty: Koala chooses a free one. It cannot be changed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).family() == 4",message="privateIpAddress must be an IPv4 address"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="privateIpAddress cannot be changed"
+	PrivateIPAddress string `json:"privateIpAddress,omitempty"`
+
 	// clientToken is the idempotency token of the RunInstances call that created the
 	// instance, if any. It cannot be changed.
 	// +optional
@@ -197,10 +223,35 @@ type InstanceStatus struct {
 	// +kubebuilder:validation:MaxLength=256
 	StateTransitionReason string `json:"stateTransitionReason,omitempty"`
 
-	// privateIpAddress is the guest's primary IPv4 address.
+	// privateIpAddress is the instance's primary IPv4 address: on a subnet, the one
+	// Koala assigned, kept for the instance's life (shown while it is stopped too);
+	// on the pod network only, the guest's address KubeVirt reports while it runs.
 	// +optional
 	// +kubebuilder:validation:MaxLength=45
 	PrivateIPAddress string `json:"privateIpAddress,omitempty"`
+
+	// subnetId is the subnet the instance's interface is on: spec's, or the default
+	// subnet of its zone that the operator chose at launch.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	SubnetID string `json:"subnetId,omitempty"`
+
+	// vpcId is the VPC of the instance's subnet.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	VPCID string `json:"vpcId,omitempty"`
+
+	// securityGroupIds are the groups the instance is in: spec's, or the VPC's default
+	// group.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=32
+	SecurityGroupIDs []string `json:"securityGroupIds,omitempty"`
+
+	// publicIpAddress is the Elastic IP associated with the instance, if any.
+	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	PublicIPAddress string `json:"publicIpAddress,omitempty"`
 
 	// nodeName is the node the guest runs on.
 	// +optional
@@ -280,6 +331,21 @@ const (
 	// InstanceReasonInvalidBlockDeviceMapping: spec.blockDeviceMappings cannot be
 	// applied to the image (a root volume smaller than the image's, say).
 	InstanceReasonInvalidBlockDeviceMapping = "InvalidBlockDeviceMapping"
+	// InstanceReasonSubnetNotFound: the account has no subnet of spec.subnetId, or it
+	// is not available yet.
+	InstanceReasonSubnetNotFound = "SubnetNotFound"
+	// InstanceReasonSecurityGroupNotFound: a group of spec.securityGroupIds is not a
+	// group of the subnet's VPC.
+	InstanceReasonSecurityGroupNotFound = "SecurityGroupNotFound"
+	// InstanceReasonSubnetFull: every address of the subnet is held
+	// (InsufficientFreeAddressesInSubnet).
+	InstanceReasonSubnetFull = "InsufficientFreeAddressesInSubnet"
+	// InstanceReasonAddressInUse: spec.privateIpAddress is held by another interface
+	// (EC2's InvalidIPAddress.InUse; a condition's reason cannot hold a dot).
+	InstanceReasonAddressInUse = "AddressInUse"
+	// InstanceReasonAddressNotInSubnet: spec.privateIpAddress is outside the subnet's
+	// range or one of its five reserved addresses.
+	InstanceReasonAddressNotInSubnet = "AddressNotInSubnet"
 )
 
 // +kubebuilder:object:root=true
@@ -292,6 +358,8 @@ const (
 // +kubebuilder:printcolumn:name="IP",type=string,JSONPath=`.status.privateIpAddress`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1
 // +kubebuilder:printcolumn:name="Zone",type=string,JSONPath=`.status.availabilityZone`,priority=1
+// +kubebuilder:printcolumn:name="Subnet",type=string,JSONPath=`.status.subnetId`,priority=1
+// +kubebuilder:printcolumn:name="Public IP",type=string,JSONPath=`.status.publicIpAddress`,priority=1
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.imageId`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

@@ -25,6 +25,10 @@ const (
 	// Allocation and Association: Elastic IPs and their associations.
 	Allocation  = "eipalloc"
 	Association = "eipassoc"
+	// NetworkInterface and InterfaceAttachment: an instance's primary interface and its
+	// attachment, derived from the instance's ID.
+	NetworkInterface    = "eni"
+	InterfaceAttachment = "eni-attach"
 )
 
 const hexDigits = 17

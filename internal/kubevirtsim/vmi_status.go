@@ -3,13 +3,16 @@ package kubevirtsim
 import (
 	"crypto/sha256"
 	"fmt"
+	"net/netip"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	virtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // KubeVirt's reasons on VMI conditions.
@@ -86,14 +89,16 @@ func podNetworkName(spec *virtv1.VirtualMachineInstanceSpec) string {
 }
 
 // vmiInterfaces is status.interfaces of a running VMI: one entry per interface; the one
-// on the pod network has podIP. Secondary (Multus) networks get no address: their
-// addresses are whatever the guest configures, which the simulator does not know.
+// on the pod network has podIP. A secondary (Multus) network's address is whatever the
+// guest configures: the static one its cloud-init network data gives the interface's
+// MAC (as Koala's subnets do), else none.
 func vmiInterfaces(vmi *virtv1.VirtualMachineInstance, podIP string) []virtv1.VirtualMachineInstanceNetworkInterface {
 	ifaces := vmi.Spec.Domain.Devices.Interfaces
 	if len(ifaces) == 0 && podNetworkName(&vmi.Spec) == "default" && len(vmi.Spec.Networks) == 0 {
 		ifaces = []virtv1.Interface{{Name: "default"}}
 	}
 	pod := podNetworkName(&vmi.Spec)
+	guestAddrs := networkDataAddresses(vmi)
 	var out []virtv1.VirtualMachineInstanceNetworkInterface
 	for i, iface := range ifaces {
 		st := virtv1.VirtualMachineInstanceNetworkInterface{
@@ -112,9 +117,52 @@ func vmiInterfaces(vmi *virtv1.VirtualMachineInstance, podIP string) []virtv1.Vi
 			}
 		} else {
 			st.InfoSource = "domain, guest-agent, multus-status"
+			// The guest configures what its cloud-init network data says for the
+			// interface's MAC; the guest agent reports it.
+			if addrs := guestAddrs[strings.ToLower(st.MAC)]; len(addrs) > 0 {
+				st.IP, st.IPs = addrs[0], addrs
+			}
 			st.PodInterfaceName = fmt.Sprintf("pod%x", sha256.Sum256([]byte(iface.Name)))[:14]
 		}
 		out = append(out, st)
+	}
+	return out
+}
+
+// networkData is the part of cloud-init's network configuration (version 2) the
+// simulated guest applies: static addresses of interfaces matched by MAC.
+type networkData struct {
+	Ethernets map[string]struct {
+		Match struct {
+			MACAddress string `json:"macaddress"`
+		} `json:"match"`
+		Addresses []string `json:"addresses"`
+	} `json:"ethernets"`
+}
+
+// networkDataAddresses maps each MAC (lower case) of the VMI's NoCloud network data to
+// its static addresses, without prefix lengths. Data it cannot read gives none: a real
+// guest would not configure it either.
+func networkDataAddresses(vmi *virtv1.VirtualMachineInstance) map[string][]string {
+	out := map[string][]string{}
+	for _, v := range vmi.Spec.Volumes {
+		if v.CloudInitNoCloud == nil || v.CloudInitNoCloud.NetworkData == "" {
+			continue
+		}
+		var nd networkData
+		if err := yaml.Unmarshal([]byte(v.CloudInitNoCloud.NetworkData), &nd); err != nil {
+			continue
+		}
+		for _, eth := range nd.Ethernets {
+			mac := strings.ToLower(eth.Match.MACAddress)
+			for _, a := range eth.Addresses {
+				if p, err := netip.ParsePrefix(a); err == nil {
+					out[mac] = append(out[mac], p.Addr().String())
+				} else if ip, err := netip.ParseAddr(a); err == nil {
+					out[mac] = append(out[mac], ip.String())
+				}
+			}
+		}
 	}
 	return out
 }

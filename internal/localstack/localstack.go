@@ -223,6 +223,10 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		}
 	}
 
+	if err := waitForDefaultVPC(ctx, c, opts.AccountNamespace); err != nil {
+		return err
+	}
+
 	envFile := filepath.Join(dataDir, "env")
 	if err := writeEnv(envFile, kubeconfig, accessKey, opts); err != nil {
 		return err
@@ -281,6 +285,13 @@ func seed(ctx context.Context, c client.Client, opts Options) error {
 			Spec:       koalav1.AccessKeySpec{Account: opts.AccountNamespace, Description: "The local stack's key, in .koala/env"},
 		},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opts.ImagesNamespace}},
+		// The network VPCs are carved from: with a default one, the account gets a
+		// default VPC with a subnet per zone and a default security group, as in EC2.
+		&koalav1.ProviderNetwork{
+			ObjectMeta: metav1.ObjectMeta{Name: localProviderNetwork},
+			Spec: koalav1.ProviderNetworkSpec{Type: koalav1.ProviderNetworkBridge, Bridge: "br-koala", Default: true,
+				Description: "The local stack's network of the VPCs (simulated: no bridge is made)"},
+		},
 	} {
 		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
@@ -293,6 +304,9 @@ func seed(ctx context.Context, c client.Client, opts Options) error {
 	}
 	return nil
 }
+
+// localProviderNetwork names the provider network the local stack declares.
+const localProviderNetwork = "local"
 
 // localKeyName names the AccessKey whose credentials go into .koala/env.
 const localKeyName = "local"
@@ -338,6 +352,34 @@ func shippedImages(namespace string) []*koalav1.Image {
 			Public:         true,
 		},
 	}}
+}
+
+// waitForDefaultVPC waits until the account's default VPC has its default subnets
+// available, so that the first run-instances lands on one, as in EC2.
+func waitForDefaultVPC(ctx context.Context, c client.Client, account string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		acct := &koalav1.Account{}
+		err := c.Get(ctx, client.ObjectKey{Name: account}, acct)
+		if err == nil && acct.Status.Namespace != "" {
+			var subnets koalav1.SubnetList
+			if err = c.List(ctx, &subnets, client.InNamespace(acct.Status.Namespace)); err == nil {
+				for i := range subnets.Items {
+					if subnets.Items[i].Spec.DefaultForAZ && subnets.Items[i].Status.State == koalav1.NetworkStateAvailable {
+						return nil
+					}
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the account's default VPC did not get an available subnet (%v)", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // waitForImages waits until every image the stack ships is available.

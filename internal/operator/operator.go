@@ -21,6 +21,7 @@ import (
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/controllers"
 	"github.com/koala-dev/koala/internal/index"
+	"github.com/koala-dev/koala/internal/ipam"
 	"github.com/koala-dev/koala/internal/metrics"
 )
 
@@ -58,6 +59,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		return err
 	}
 	c := mgr.GetClient()
+	// One allocator for every reconciler that takes addresses or VLANs: what it
+	// remembers of numbers taken lately saves probes while its cache catches up. Its
+	// live reader sees a claim that the cache has not heard of yet.
+	alloc := &ipam.Allocator{Cache: c, Client: c, Live: mgr.GetAPIReader()}
+	netCfg := controllers.NetworkConfig{Region: cfg.Region, Allocator: alloc}
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controllers.InstanceReconciler{
 			Client:                  c,
@@ -67,6 +73,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 			TerminatedRetention:     cfg.TerminatedRetention,
 			MaxConcurrentReconciles: cfg.InstanceWorkers,
 			Storage:                 cfg.Storage,
+			Network:                 netCfg,
+			APIReader:               mgr.GetAPIReader(),
 		},
 		&controllers.VolumeReconciler{Client: c, Recorder: mgr.GetEventRecorder("koala-operator"), Clock: clock.RealClock{}, Storage: cfg.Storage},
 		&controllers.SnapshotReconciler{Client: c, Recorder: mgr.GetEventRecorder("koala-operator"), Clock: clock.RealClock{}, Storage: cfg.Storage},
@@ -74,6 +82,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		&controllers.KeyPairReconciler{Client: c},
 		&controllers.AccountReconciler{Client: c},
 		&controllers.AccessKeyReconciler{Client: c, Clock: clock.RealClock{}},
+		&controllers.NetworkReconciler{Client: c, NetworkConfig: netCfg},
+		&controllers.SubnetReconciler{Client: c, NetworkConfig: netCfg},
+		&controllers.SecurityGroupReconciler{Client: c},
+		&controllers.DefaultVPCReconciler{Client: c},
+		&controllers.ProviderNetworkReconciler{Client: c},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {

@@ -130,3 +130,30 @@ func Snapshot(name, ns, volumeID string) *koalav1.Snapshot {
 func WithBlockDeviceMappings(m ...koalav1.BlockDeviceMapping) InstanceOption {
 	return func(i *koalav1.Instance) { i.Spec.BlockDeviceMappings = m }
 }
+
+// ProviderNetwork is a default bridge provider network, as a platform team declares
+// one: with it, every account gets a default VPC.
+func ProviderNetwork(name string) *koalav1.ProviderNetwork {
+	return &koalav1.ProviderNetwork{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: koalav1.ProviderNetworkSpec{
+			Type: koalav1.ProviderNetworkBridge, Bridge: "br-" + name, Default: true,
+			Description: "The data centre's network of the VPCs",
+		},
+	}
+}
+
+// WithSubnet launches the instance into a subnet.
+func WithSubnet(id string) InstanceOption {
+	return func(i *koalav1.Instance) { i.Spec.SubnetID = id }
+}
+
+// WithSecurityGroups puts the instance in these groups.
+func WithSecurityGroups(ids ...string) InstanceOption {
+	return func(i *koalav1.Instance) { i.Spec.SecurityGroupIDs = ids }
+}
+
+// WithPrivateIP asks for an address of the subnet.
+func WithPrivateIP(ip string) InstanceOption {
+	return func(i *koalav1.Instance) { i.Spec.PrivateIPAddress = ip }
+}

@@ -163,6 +163,8 @@ func TestTheInstalledChartRunsAnInstanceWithItsOwnRBACAndSurvivesAnUpgrade(t *te
 			img := testgen.Image("ubuntu", platformNamespace, testgen.Public())
 			img.Spec.Name = "ubuntu-24.04-server-amd64"
 			g.Expect(c.admin.Create(ctx, img)).To(Succeed())
+			// The platform team's provider network: the account gets a default VPC on it.
+			g.Expect(c.admin.Create(ctx, testgen.ProviderNetwork("physnet"))).To(Succeed())
 			acct = c.createAccount(ctx, t, ep.srv.URL)
 
 			var imageID string

@@ -15,6 +15,7 @@ import (
 	"github.com/koala-dev/koala/internal/ec2/protocol"
 	"github.com/koala-dev/koala/internal/ec2/store"
 	"github.com/koala-dev/koala/internal/ids"
+	"github.com/koala-dev/koala/internal/ipam"
 )
 
 // listStore serves a fixed list of instances; the benchmarks only read.
@@ -140,3 +141,30 @@ func BenchmarkDescribeInstances1000(b *testing.B) { benchDescribe(b, 1000, nil) 
 func BenchmarkDescribeInstancesByTag(b *testing.B) {
 	benchDescribe(b, 1000, map[string]string{"Filter.1.Name": "tag:Name", "Filter.1.Value.1": "web"})
 }
+
+// The benchmark's account has no networks: its instances are on the pod network.
+func (s *listStore) VPC(context.Context, store.Account, string) (*koalav1.Network, error) {
+	return nil, nil
+}
+func (s *listStore) DefaultVPC(context.Context, store.Account) (*koalav1.Network, error) {
+	return nil, nil
+}
+func (s *listStore) Subnet(context.Context, store.Account, string) (*koalav1.Subnet, error) {
+	return nil, nil
+}
+func (s *listStore) SubnetsOfVPC(context.Context, store.Account, string) ([]koalav1.Subnet, error) {
+	return nil, nil
+}
+func (s *listStore) SecurityGroup(context.Context, store.Account, string) (*koalav1.SecurityGroup, error) {
+	return nil, nil
+}
+func (s *listStore) SecurityGroupByName(context.Context, store.Account, string, string) (*koalav1.SecurityGroup, error) {
+	return nil, nil
+}
+func (s *listStore) SecurityGroups(context.Context, store.Account) ([]koalav1.SecurityGroup, error) {
+	return nil, nil
+}
+func (s *listStore) Addresses(context.Context, store.Account) ([]koalav1.Address, error) {
+	return nil, nil
+}
+func (s *listStore) Allocator() *ipam.Allocator { return nil }

@@ -8,7 +8,10 @@ import (
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/internal/catalog"
 	"github.com/koala-dev/koala/internal/ec2/protocol"
+	"github.com/koala-dev/koala/internal/ec2/store"
 	"github.com/koala-dev/koala/internal/ec2/tagging"
+	"github.com/koala-dev/koala/internal/ids"
+	"github.com/koala-dev/koala/internal/netobjects"
 	"github.com/koala-dev/koala/internal/zones"
 )
 
@@ -90,9 +93,40 @@ type view struct {
 	types map[string]catalog.Type
 	// volumesOf reads an instance's volumes, for its block device mapping.
 	volumesOf func(*koalav1.Instance) []koalav1.Volume
+	// groupNames are the account's security groups' names by ID; publicIPs the Elastic
+	// IPs associated with its instances, by instance ID.
+	groupNames map[string]string
+	publicIPs  map[string]string
+	ownerID    string
 }
 
-func (h *Handlers) view(ctx context.Context) (view, error) {
+// networkOf fills the view's security group names and Elastic IPs of the account.
+func (h *Handlers) networkOf(ctx context.Context, acct store.Account, v *view) error {
+	groups, err := h.Store.SecurityGroups(ctx, acct)
+	if err != nil {
+		return err
+	}
+	v.groupNames = make(map[string]string, len(groups))
+	for i := range groups {
+		v.groupNames[groups[i].EC2ID()] = groups[i].Spec.GroupName
+	}
+	addrs, err := h.Store.Addresses(ctx, acct)
+	if err != nil {
+		return err
+	}
+	v.publicIPs = map[string]string{}
+	for i := range addrs {
+		if a := &addrs[i]; a.Spec.InstanceID != "" && a.DeletionTimestamp.IsZero() {
+			if ip := orDefault(a.Spec.PublicIP, a.Status.PublicIP); ip != "" {
+				v.publicIPs[a.Spec.InstanceID] = ip
+			}
+		}
+	}
+	v.ownerID = acct.ID
+	return nil
+}
+
+func (h *Handlers) view(ctx context.Context, acct store.Account) (view, error) {
 	labels, err := h.Store.NodeLabels(ctx)
 	if err != nil {
 		return view{}, err
@@ -102,7 +136,8 @@ func (h *Handlers) view(ctx context.Context) (view, error) {
 		return view{}, err
 	}
 	volumesOf := func(inst *koalav1.Instance) []koalav1.Volume { return h.volumesOf(ctx, inst) }
-	return view{region: h.Region, nodeLabels: labels, types: types, volumesOf: volumesOf}, nil
+	v := view{region: h.Region, nodeLabels: labels, types: types, volumesOf: volumesOf}
+	return v, h.networkOf(ctx, acct, &v)
 }
 
 // cpuOptions are the type's CPU options; an instance whose type has since left the
@@ -167,6 +202,7 @@ func (v view) instance(inst *koalav1.Instance) instanceXML {
 		PrivateDNSNameOptions: privateDNSNameOptionsXML{HostnameType: "ip-name"},
 		MaintenanceOptions:    maintenanceOptionsXML{AutoRecovery: "default"},
 	}
+	v.network(inst, state, &x)
 	if r := inst.Status.StateReason; r != nil && state != koalav1.InstanceStateRunning {
 		x.StateReason = &stateReasonXML{Code: r.Code, Message: r.Message}
 	}
@@ -191,4 +227,61 @@ func (v view) reservations(insts []*koalav1.Instance, ownerID string) []reservat
 		out[i].InstancesSet = append(out[i].InstancesSet, v.instance(inst))
 	}
 	return out
+}
+
+// subnetOf, vpcOf and groupsOf are the instance's network: the operator's record, else
+// what the launch asked for.
+func subnetOf(i *koalav1.Instance) string { return orDefault(i.Status.SubnetID, i.Spec.SubnetID) }
+func vpcOf(i *koalav1.Instance) string    { return i.Status.VPCID }
+func groupsOf(i *koalav1.Instance) []string {
+	if len(i.Spec.SecurityGroupIDs) > 0 {
+		return i.Spec.SecurityGroupIDs // a change shows at once, as in EC2
+	}
+	return i.Status.SecurityGroupIDs
+}
+
+// privateIP is the instance's address: the operator's record, else the one the launch
+// claimed.
+func privateIP(i *koalav1.Instance) string {
+	return orDefault(i.Status.PrivateIPAddress, i.Spec.PrivateIPAddress)
+}
+
+// network renders the instance's subnet, groups, interface and public address. A
+// terminated instance has none, as in EC2.
+func (v view) network(inst *koalav1.Instance, state koalav1.InstanceStateName, x *instanceXML) {
+	groups := groupsOf(inst)
+	for _, g := range groups {
+		x.GroupSet.Items = append(x.GroupSet.Items, groupXML{GroupID: g, GroupName: v.groupNames[g]})
+	}
+	if state == koalav1.InstanceStateTerminated || subnetOf(inst) == "" {
+		return
+	}
+	x.SubnetID, x.VPCID = subnetOf(inst), vpcOf(inst)
+	x.PrivateIPAddress = privateIP(inst)
+	x.PrivateDNSName = privateDNSName(x.PrivateIPAddress, v.region)
+	x.PublicIPAddress = orDefault(v.publicIPs[inst.EC2ID()], inst.Status.PublicIPAddress)
+	var assoc *interfaceAssociationXML
+	if x.PublicIPAddress != "" {
+		assoc = &interfaceAssociationXML{PublicIP: x.PublicIPAddress, IPOwnerID: v.ownerID}
+	}
+	id := inst.EC2ID()
+	x.NetworkInterfaceSet.Items = []networkInterfaceXML{{
+		NetworkInterfaceID: ids.FromSeed(ids.NetworkInterface, id),
+		SubnetID:           x.SubnetID,
+		VPCID:              x.VPCID,
+		OwnerID:            v.ownerID,
+		Status:             "in-use",
+		MACAddress:         netobjects.MACAddress(id, netobjects.SubnetNetworkName),
+		PrivateIPAddress:   x.PrivateIPAddress,
+		PrivateDNSName:     x.PrivateDNSName,
+		SourceDestCheck:    true,
+		GroupSet:           x.GroupSet,
+		Attachment: interfaceAttachmentXML{
+			AttachmentID: ids.FromSeed(ids.InterfaceAttachment, id), Status: "attached",
+			AttachTime: protocol.FormatTime(inst.CreationTimestamp.Time), DeleteOnTermination: true,
+		},
+		Association:        assoc,
+		PrivateIPAddresses: []privateAddressXML{{PrivateIPAddress: x.PrivateIPAddress, PrivateDNSName: x.PrivateDNSName, Primary: true, Association: assoc}},
+		InterfaceType:      "interface",
+	}}
 }

@@ -52,8 +52,15 @@ func instanceFilters(region string) filter.Schema[*koalav1.Instance] {
 		},
 		// Fields an instance may lack: without a value, not even "*" matches.
 		Fields: map[string]func(*koalav1.Instance) []string{
-			"key-name":             func(i *koalav1.Instance) []string { return one(i.Spec.KeyName) },
-			"private-ip-address":   func(i *koalav1.Instance) []string { return one(i.Status.PrivateIPAddress) },
+			"key-name":           func(i *koalav1.Instance) []string { return one(i.Spec.KeyName) },
+			"private-ip-address": func(i *koalav1.Instance) []string { return one(privateIP(i)) },
+			"subnet-id":          func(i *koalav1.Instance) []string { return one(subnetOf(i)) },
+			"vpc-id":             func(i *koalav1.Instance) []string { return one(vpcOf(i)) },
+			"instance.group-id":  groupsOf,
+			"group-id":           groupsOf,
+			// Answered through instance IDs (selectInstances), the Elastic IPs being
+			// Addresses of their own; the operator's record otherwise.
+			"ip-address":           func(i *koalav1.Instance) []string { return one(i.Status.PublicIPAddress) },
 			"launch-time":          func(i *koalav1.Instance) []string { return one(protocol.FormatTime(launchTime(i))) },
 			"client-token":         func(i *koalav1.Instance) []string { return one(i.Spec.ClientToken) },
 			"reason":               func(i *koalav1.Instance) []string { return one(i.Status.StateTransitionReason) },
@@ -140,6 +147,11 @@ func notFound(missing []string) error {
 // selectInstances returns the account's instances that the IDs and filters select,
 // sorted by ID. Every explicit ID must exist.
 func (h *Handlers) selectInstances(ctx context.Context, c *action.Call, in listInput) ([]*koalav1.Instance, error) {
+	fs, err := h.translateNetworkFilters(ctx, c, in.filters)
+	if err != nil {
+		return nil, err
+	}
+	in.filters = fs
 	match, err := h.filters.Compile(in.filters)
 	if err != nil {
 		return nil, err
@@ -201,7 +213,7 @@ func (h *Handlers) describe(ctx context.Context, c *action.Call, in listInput) (
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.view(ctx)
+	v, err := h.view(ctx, c.Account)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +295,7 @@ func (h *Handlers) describeStatus(ctx context.Context, c *action.Call, in status
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.view(ctx)
+	v, err := h.view(ctx, c.Account)
 	if err != nil {
 		return nil, err
 	}
@@ -350,6 +362,70 @@ func (h *Handlers) describeCredits(ctx context.Context, c *action.Call, in listI
 	for _, inst := range page {
 		// T3 instances launch unlimited by default in EC2; Koala does not meter credits.
 		out.Set = append(out.Set, creditSpecificationXML{InstanceID: inst.EC2ID(), CPUCredits: "unlimited"})
+	}
+	return out, nil
+}
+
+// noMatch is a filter value no instance has.
+const noMatch = "\x00"
+
+// groupFilters select security groups by name, for instance.group-name.
+var groupFilters = filter.Schema[*koalav1.SecurityGroup]{
+	Single: map[string]func(*koalav1.SecurityGroup) string{
+		"group-name": func(g *koalav1.SecurityGroup) string { return g.Spec.GroupName },
+	},
+}
+
+// addressFilters select Elastic IPs by address, for ip-address.
+var addressFilters = filter.Schema[*koalav1.Address]{
+	Fields: map[string]func(*koalav1.Address) []string{
+		"public-ip": func(a *koalav1.Address) []string { return one(orDefault(a.Spec.PublicIP, a.Status.PublicIP)) },
+	},
+}
+
+// translateNetworkFilters answers the filters on what an instance does not hold itself
+// through the objects that do: instance.group-name (group-name) becomes the IDs of the
+// groups of those names, ip-address the IDs of the instances its Elastic IPs are
+// associated with.
+func (h *Handlers) translateNetworkFilters(ctx context.Context, c *action.Call, fs []filter.Filter) ([]filter.Filter, error) {
+	out := make([]filter.Filter, 0, len(fs))
+	for _, f := range fs {
+		switch f.Name {
+		case "instance.group-name", "group-name":
+			m, err := groupFilters.Compile([]filter.Filter{{Name: "group-name", Values: f.Values}})
+			if err != nil {
+				return nil, err
+			}
+			groups, err := h.Store.SecurityGroups(ctx, c.Account)
+			if err != nil {
+				return nil, err
+			}
+			ids := []string{noMatch}
+			for i := range groups {
+				if m.Match(&groups[i]) {
+					ids = append(ids, groups[i].EC2ID())
+				}
+			}
+			out = append(out, filter.Filter{Name: "instance.group-id", Values: ids})
+		case "ip-address":
+			m, err := addressFilters.Compile([]filter.Filter{{Name: "public-ip", Values: f.Values}})
+			if err != nil {
+				return nil, err
+			}
+			addrs, err := h.Store.Addresses(ctx, c.Account)
+			if err != nil {
+				return nil, err
+			}
+			ids := []string{noMatch}
+			for i := range addrs {
+				if a := &addrs[i]; a.Spec.InstanceID != "" && m.Match(a) {
+					ids = append(ids, a.Spec.InstanceID)
+				}
+			}
+			out = append(out, filter.Filter{Name: "instance-id", Values: ids})
+		default:
+			out = append(out, f)
+		}
 	}
 	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/koala-dev/koala/internal/ec2/action"
 	"github.com/koala-dev/koala/internal/ec2/filter"
 	"github.com/koala-dev/koala/internal/ec2/store"
+	"github.com/koala-dev/koala/internal/ipam"
 )
 
 // Store is what the handlers read and write.
@@ -32,6 +33,15 @@ type Store interface {
 	VolumesOfInstance(ctx context.Context, acct store.Account, instanceID string) ([]koalav1.Volume, error)
 	Volumes(ctx context.Context, acct store.Account) ([]koalav1.Volume, error)
 	Snapshot(ctx context.Context, acct store.Account, id string) (*koalav1.Snapshot, error)
+	VPC(ctx context.Context, acct store.Account, id string) (*koalav1.Network, error)
+	DefaultVPC(ctx context.Context, acct store.Account) (*koalav1.Network, error)
+	Subnet(ctx context.Context, acct store.Account, id string) (*koalav1.Subnet, error)
+	SubnetsOfVPC(ctx context.Context, acct store.Account, vpcID string) ([]koalav1.Subnet, error)
+	SecurityGroup(ctx context.Context, acct store.Account, id string) (*koalav1.SecurityGroup, error)
+	SecurityGroupByName(ctx context.Context, acct store.Account, vpcID, name string) (*koalav1.SecurityGroup, error)
+	SecurityGroups(ctx context.Context, acct store.Account) ([]koalav1.SecurityGroup, error)
+	Addresses(ctx context.Context, acct store.Account) ([]koalav1.Address, error)
+	Allocator() *ipam.Allocator
 	store.Writer
 }
 

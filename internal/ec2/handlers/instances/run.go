@@ -43,6 +43,8 @@ type runInput struct {
 	// blockDeviceMappings and volumeTags shape the launch's volumes (blockdevices.go).
 	blockDeviceMappings []koalav1.BlockDeviceMapping
 	volumeTags          map[string]string
+	// network is where the instances go (network.go).
+	network launchNetwork
 }
 
 // digest covers every parameter that makes two launches different, for
@@ -55,6 +57,7 @@ func (in runInput) digest() string {
 		fmt.Fprintf(h, " %q=%q", t.Key, t.Value)
 	}
 	digestLaunchVolumes(h, in)
+	digestLaunchNetwork(h, in)
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
@@ -156,6 +159,9 @@ func (h *Handlers) parseRun(p *protocol.Params) (runInput, error) {
 	if err := parseLaunchVolumes(p, &in); err != nil {
 		return in, err
 	}
+	if err := parseLaunchNetwork(p, &in); err != nil {
+		return in, err
+	}
 	return in, nil
 }
 
@@ -186,6 +192,10 @@ func (h *Handlers) run(ctx context.Context, c *action.Call, in runInput) (protoc
 	if in.clientToken != "" {
 		reservation = ids.FromSeed(ids.Reservation, c.Account.Namespace, in.clientToken)
 	}
+	net, err := h.resolveLaunchNetwork(ctx, c, &in, reservation)
+	if err != nil {
+		return nil, err
+	}
 
 	launched := make([]*koalav1.Instance, in.maxCount)
 	errs := make([]error, in.maxCount)
@@ -196,7 +206,7 @@ func (h *Handlers) run(ctx context.Context, c *action.Call, in runInput) (protoc
 		sem <- struct{}{}
 		go func(i int) {
 			defer func() { <-sem; wg.Done() }()
-			launched[i], errs[i] = h.launchOne(ctx, c, in, reservation, digest, i)
+			launched[i], errs[i] = h.launchOne(ctx, c, in, net, reservation, digest, i)
 		}(i)
 	}
 	wg.Wait()
@@ -212,7 +222,7 @@ func (h *Handlers) run(ctx context.Context, c *action.Call, in runInput) (protoc
 		}
 		return nil, firstEC2Error(errs)
 	}
-	v, err := h.view(ctx)
+	v, err := h.view(ctx, c.Account)
 	if err != nil {
 		return nil, err
 	}
@@ -389,7 +399,7 @@ func (h *Handlers) checkLaunch(ctx context.Context, c *action.Call, in runInput)
 // launchOne creates the i-th instance of a launch. With a client token its ID (and so
 // its object name) derives from the token, so a retried request finds what the first
 // one created instead of launching again.
-func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, reservation, digest string, i int) (*koalav1.Instance, error) {
+func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, net *resolvedNetwork, reservation, digest string, i int) (*koalav1.Instance, error) {
 	id := ids.New(ids.Instance)
 	if in.clientToken != "" {
 		id = ids.FromSeed(ids.Instance, c.Account.Namespace, in.clientToken, strconv.Itoa(i))
@@ -424,17 +434,52 @@ func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, r
 	if in.clientToken != "" {
 		inst.Annotations[koalav1.ClientTokenHashAnnotation] = digest
 	}
+	address := ""
+	if net != nil && in.clientToken != "" {
+		// A retry must not claim a second address for an instance made already.
+		if existing, err := h.existingOfToken(ctx, c, id, in.clientToken); err != nil || existing != nil {
+			if err == nil && existing.Annotations[koalav1.ClientTokenHashAnnotation] != digest {
+				err = protocol.Errorf(protocol.CodeIdempotentParameterMismatch,
+					"The client token '%s' was already used with different parameters", in.clientToken)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return existing, nil
+		}
+	}
+	if net != nil {
+		// The subnet decides the zone, as in EC2.
+		inst.Spec.Placement.AvailabilityZone = net.subnet.Zone()
+		inst.Spec.SubnetID = net.subnet.EC2ID()
+		inst.Spec.SecurityGroupIDs = net.groups
+		var err error
+		if address, err = h.claimAddress(ctx, c, net, id, in.network.privateIP); err != nil {
+			return nil, err
+		}
+		inst.Spec.PrivateIPAddress = address
+		// Shown at once, as RunInstances answers with it; the operator confirms it.
+		inst.Status.PrivateIPAddress = address
+	}
 	// The volumes first: the operator finds them when it first sees the instance.
 	vols, err := h.createLaunchVolumes(ctx, c, in, inst, reservation, i)
 	if err != nil {
+		if net != nil && !(in.clientToken != "" && apierrors.IsAlreadyExists(err)) {
+			h.releaseAddress(context.WithoutCancel(ctx), c, net, id, address)
+		}
 		return nil, err
 	}
+	status := inst.Status
 	err = h.Store.Create(ctx, inst)
 	if err == nil {
+		inst.Status = status
 		return inst, nil
 	}
 	if !(in.clientToken != "" && apierrors.IsAlreadyExists(err)) {
 		h.deleteVolumes(ctx, vols)
+		if net != nil {
+			h.releaseAddress(context.WithoutCancel(ctx), c, net, id, address)
+		}
 	}
 	if apierrors.IsInvalid(err) {
 		// What the parameters' checks let through and the API server's schema refuses
@@ -458,6 +503,23 @@ func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, r
 	if existing.Annotations[koalav1.ClientTokenHashAnnotation] != digest {
 		return nil, protocol.Errorf(protocol.CodeIdempotentParameterMismatch,
 			"The client token '%s' was already used with different parameters", in.clientToken)
+	}
+	return existing, nil
+}
+
+// existingOfToken returns the instance a launch with a client token made under id, or
+// nil.
+func (h *Handlers) existingOfToken(ctx context.Context, c *action.Call, id, token string) (*koalav1.Instance, error) {
+	existing, err := h.Store.InstanceByName(ctx, c.Account, id)
+	if err != nil || existing != nil {
+		return existing, err
+	}
+	existing = &koalav1.Instance{}
+	if err := h.Store.Direct().Get(ctx, client.ObjectKey{Namespace: c.Account.Namespace, Name: id}, existing); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading the instance of client token %q: %w", token, err)
 	}
 	return existing, nil
 }

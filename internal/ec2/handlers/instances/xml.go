@@ -79,6 +79,53 @@ type maintenanceOptionsXML struct {
 	AutoRecovery string `xml:"autoRecovery"`
 }
 
+// networkInterfaceSetXML is always present, empty (an instance on the pod network
+// alone) or not.
+type networkInterfaceSetXML struct {
+	Items []networkInterfaceXML `xml:"item"`
+}
+
+type interfaceAttachmentXML struct {
+	AttachmentID        string `xml:"attachmentId"`
+	DeviceIndex         int32  `xml:"deviceIndex"`
+	Status              string `xml:"status"`
+	AttachTime          string `xml:"attachTime"`
+	DeleteOnTermination bool   `xml:"deleteOnTermination"`
+	NetworkCardIndex    int32  `xml:"networkCardIndex"`
+}
+
+type interfaceAssociationXML struct {
+	PublicIP      string `xml:"publicIp"`
+	PublicDNSName string `xml:"publicDnsName"`
+	IPOwnerID     string `xml:"ipOwnerId"`
+}
+
+type privateAddressXML struct {
+	PrivateIPAddress string                   `xml:"privateIpAddress"`
+	PrivateDNSName   string                   `xml:"privateDnsName"`
+	Primary          bool                     `xml:"primary"`
+	Association      *interfaceAssociationXML `xml:"association,omitempty"`
+}
+
+// networkInterfaceXML is the instance's primary interface, on its subnet.
+type networkInterfaceXML struct {
+	NetworkInterfaceID string                   `xml:"networkInterfaceId"`
+	SubnetID           string                   `xml:"subnetId"`
+	VPCID              string                   `xml:"vpcId"`
+	Description        string                   `xml:"description"`
+	OwnerID            string                   `xml:"ownerId"`
+	Status             string                   `xml:"status"`
+	MACAddress         string                   `xml:"macAddress"`
+	PrivateIPAddress   string                   `xml:"privateIpAddress"`
+	PrivateDNSName     string                   `xml:"privateDnsName"`
+	SourceDestCheck    bool                     `xml:"sourceDestCheck"`
+	GroupSet           groupSetXML              `xml:"groupSet"`
+	Attachment         interfaceAttachmentXML   `xml:"attachment"`
+	Association        *interfaceAssociationXML `xml:"association,omitempty"`
+	PrivateIPAddresses []privateAddressXML      `xml:"privateIpAddressesSet>item"`
+	InterfaceType      string                   `xml:"interfaceType"`
+}
+
 // instanceXML is one instance, as DescribeInstances and RunInstances return it.
 type instanceXML struct {
 	InstanceID            string                   `xml:"instanceId"`
@@ -95,6 +142,9 @@ type instanceXML struct {
 	Placement             placementXML             `xml:"placement"`
 	Monitoring            monitoringXML            `xml:"monitoring"`
 	PrivateIPAddress      string                   `xml:"privateIpAddress,omitempty"`
+	PublicIPAddress       string                   `xml:"ipAddress,omitempty"`
+	SubnetID              string                   `xml:"subnetId,omitempty"`
+	VPCID                 string                   `xml:"vpcId,omitempty"`
 	GroupSet              groupSetXML              `xml:"groupSet"`
 	StateReason           *stateReasonXML          `xml:"stateReason,omitempty"`
 	Architecture          string                   `xml:"architecture"`
@@ -105,7 +155,7 @@ type instanceXML struct {
 	ClientToken           string                   `xml:"clientToken"`
 	TagSet                []tagging.Item           `xml:"tagSet>item,omitempty"`
 	Hypervisor            string                   `xml:"hypervisor"`
-	NetworkInterfaceSet   emptyListXML             `xml:"networkInterfaceSet"`
+	NetworkInterfaceSet   networkInterfaceSetXML   `xml:"networkInterfaceSet"`
 	EbsOptimized          bool                     `xml:"ebsOptimized"`
 	EnaSupport            bool                     `xml:"enaSupport"`
 	SourceDestCheck       bool                     `xml:"sourceDestCheck"`
