@@ -97,6 +97,8 @@ func (r *InstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Instances waiting for their subnet or groups to be available.
 		Watches(&koalav1.Subnet{}, handler.EnqueueRequestsFromMapFunc(r.pendingInNamespace)).
 		Watches(&koalav1.SecurityGroup{}, handler.EnqueueRequestsFromMapFunc(r.pendingInNamespace)).
+		// An Elastic IP's association is the instance's public address.
+		Watches(&koalav1.Address{}, handler.EnqueueRequestsFromMapFunc(r.instanceOfAddress)).
 		Watches(&koalav1.Instance{}, handler.EnqueueRequestsFromMapFunc(r.instancesBesides), builder.WithPredicates(predicate.Funcs{
 			CreateFunc:  func(event.CreateEvent) bool { return false },
 			UpdateFunc:  func(e event.UpdateEvent) bool { return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() },
@@ -128,6 +130,32 @@ func (r *InstanceReconciler) pendingInstances(ctx context.Context, field, value 
 	for i := range list.Items {
 		if st := list.Items[i].Status.State; st == "" || st == koalav1.InstanceStatePending {
 			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
+}
+
+// instanceOfAddress maps an Elastic IP to the instance it is associated with. (An
+// address moved elsewhere leaves its old instance to its next reconcile, which every
+// status change of the instance brings.)
+func (r *InstanceReconciler) instanceOfAddress(ctx context.Context, obj client.Object) []reconcile.Request {
+	addr := obj.(*koalav1.Address)
+	var out []reconcile.Request
+	var list koalav1.InstanceList
+	if addr.Spec.InstanceID != "" {
+		if err := r.Client.List(ctx, &list, client.InNamespace(addr.Namespace), client.MatchingFields{index.EC2ID: addr.Spec.InstanceID}); err != nil {
+			log.FromContext(ctx).Error(err, "looking up the instance of an address")
+			return nil
+		}
+		out = requestsOf(list.Items)
+	}
+	// The instance that shows the address, if it is another (disassociated, moved).
+	var all koalav1.InstanceList
+	if err := r.Client.List(ctx, &all, client.InNamespace(addr.Namespace)); err == nil {
+		for i := range all.Items {
+			if ip := addr.IP(); ip != "" && all.Items[i].Status.PublicIPAddress == ip && all.Items[i].EC2ID() != addr.Spec.InstanceID {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&all.Items[i])})
+			}
 		}
 	}
 	return out

@@ -109,6 +109,11 @@ func (r *InstanceReconciler) reconcileNetwork(ctx context.Context, s *instanceSc
 		return res, err
 	}
 	s.net = net
+	pub, err := r.publicIP(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	inst.Status.PublicIPAddress = pub
 	inst.Status.SubnetID, inst.Status.VPCID = sub.EC2ID(), vpc.EC2ID()
 	inst.Status.SecurityGroupIDs = groups
 	inst.Status.PrivateIPAddress = net.address
@@ -336,4 +341,18 @@ func (r *InstanceReconciler) relabelPods(ctx context.Context, s *instanceScope) 
 		}
 	}
 	return nil
+}
+
+// publicIP is the address of the Elastic IP associated with the instance, if any.
+func (r *InstanceReconciler) publicIP(ctx context.Context, s *instanceScope) (string, error) {
+	var list koalav1.AddressList
+	if err := r.Client.List(ctx, &list, client.InNamespace(s.instance.Namespace), client.MatchingFields{index.AddressInstanceID: s.id}); err != nil {
+		return "", fmt.Errorf("listing the instance's Elastic IPs: %w", err)
+	}
+	for i := range list.Items {
+		if a := &list.Items[i]; a.DeletionTimestamp.IsZero() && a.IP() != "" {
+			return a.IP(), nil
+		}
+	}
+	return "", nil
 }

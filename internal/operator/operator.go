@@ -39,15 +39,22 @@ type Config struct {
 }
 
 // CacheOptions are the cache settings the operator's manager needs: of all Secrets it
-// reads only those holding access keys, so it neither holds nor may list the others.
+// reads only those holding access keys, so it neither holds nor may list the others,
+// and of all Services only those of Elastic IPs.
 func CacheOptions() cache.Options {
 	hasKey, err := labels.NewRequirement(koalav1.AccessKeyLabel, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant label key; cannot fail
+	}
+	eip, err := labels.NewRequirement(koalav1.AddressNameLabel, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant label key; cannot fail
 	}
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Label: labels.NewSelector().Add(*hasKey)},
+			// Of all Services, only those of Elastic IPs.
+			&corev1.Service{}: {Label: labels.NewSelector().Add(*eip)},
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
 	}
@@ -87,6 +94,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		&controllers.SecurityGroupReconciler{Client: c},
 		&controllers.DefaultVPCReconciler{Client: c},
 		&controllers.ProviderNetworkReconciler{Client: c},
+		&controllers.AddressReconciler{Client: c, NetworkConfig: netCfg},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {

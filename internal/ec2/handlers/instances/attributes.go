@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
+	"sort"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -99,6 +101,13 @@ func (h *Handlers) describeAttribute(ctx context.Context, c *action.Call, in att
 		out.SourceDestCheck = &boolValueXML{Value: true}
 	case "groupSet":
 		out.GroupSet = &groupSetXML{}
+		for _, id := range groupsOf(inst) {
+			name := ""
+			if g, err := h.Store.SecurityGroup(ctx, c.Account, id); err == nil && g != nil {
+				name = g.Spec.GroupName
+			}
+			out.GroupSet.Items = append(out.GroupSet.Items, groupXML{GroupID: id, GroupName: name})
+		}
 	case "ebsOptimized":
 		out.EbsOptimized = &boolValueXML{Value: false}
 	case "sriovNetSupport":
@@ -116,6 +125,8 @@ type modification struct {
 	id, attribute, value string
 	// deleteOnTermination are the changes of BlockDeviceMapping.N, by device.
 	deleteOnTermination map[string]bool
+	// groups are GroupId.N: the instance's new security groups.
+	groups []string
 }
 
 // modifiable maps the X.Value parameter forms to attribute names.
@@ -155,8 +166,17 @@ func parseModifyAttribute(p *protocol.Params) (modification, error) {
 			found = append(found, modification{id: id, attribute: attr, value: v})
 		}
 	}
-	if groups, _ := p.Strings("GroupId"); len(groups) > 0 {
-		return modification{}, protocol.Errorf(protocol.CodeUnsupportedOperation, "Security groups are not supported yet")
+	groups, err := p.Strings("GroupId")
+	if err != nil {
+		return modification{}, err
+	}
+	if len(groups) > 0 {
+		for _, g := range groups {
+			if !ids.Valid(ids.SecurityGroup, g) {
+				return modification{}, protocol.Errorf(protocol.CodeInvalidGroupIDMalformed, "Invalid id: \"%s\" (expecting \"sg-...\")", g)
+			}
+		}
+		found = append(found, modification{id: id, attribute: "groupSet", groups: groups})
 	}
 	if dot, err := parseDeleteOnTermination(p); err != nil {
 		return modification{}, err
@@ -257,6 +277,13 @@ func (h *Handlers) modifyAttribute(ctx context.Context, c *action.Call, m modifi
 		return &returnResponse{Return: true}, nil
 	case "blockDeviceMapping":
 		return h.modifyDeleteOnTermination(ctx, c, inst, m.deleteOnTermination)
+	case "groupSet":
+		if err := h.checkGroups(ctx, c, inst, m.groups); err != nil {
+			return nil, err
+		}
+		groups := slices.Clone(m.groups)
+		sort.Strings(groups)
+		inst.Spec.SecurityGroupIDs = slices.Compact(groups)
 	default:
 		return nil, protocol.Errorf(protocol.CodeUnsupportedOperation, "The attribute %s cannot be modified", m.attribute)
 	}
@@ -267,4 +294,37 @@ func (h *Handlers) modifyAttribute(ctx context.Context, c *action.Call, m modifi
 		return nil, fmt.Errorf("modifying %s of %s: %w", m.attribute, m.id, err)
 	}
 	return &returnResponse{Return: true}, nil
+}
+
+// checkGroups refuses groups that are not groups of the instance's VPC, as EC2 does.
+func (h *Handlers) checkGroups(ctx context.Context, c *action.Call, inst *koalav1.Instance, groups []string) error {
+	if displayState(inst) == koalav1.InstanceStateTerminated || displayState(inst) == koalav1.InstanceStateShuttingDown {
+		return protocol.Errorf(protocol.CodeIncorrectInstanceState, "The instance '%s' is not in a state from which it can be modified.", inst.EC2ID())
+	}
+	vpcID := inst.Status.VPCID
+	if vpcID == "" {
+		if subnetOf(inst) == "" {
+			return protocol.Errorf(protocol.CodeInvalidParameterValue, "The instance '%s' is not in a VPC: it has no security groups", inst.EC2ID())
+		}
+		sub, err := h.Store.Subnet(ctx, c.Account, subnetOf(inst))
+		if err != nil {
+			return err
+		}
+		if sub != nil {
+			vpcID = sub.Spec.VPCID
+		}
+	}
+	for _, id := range groups {
+		g, err := h.Store.SecurityGroup(ctx, c.Account, id)
+		if err != nil {
+			return err
+		}
+		if g == nil || !g.DeletionTimestamp.IsZero() {
+			return protocol.Errorf(protocol.CodeInvalidGroupNotFound, "The security group '%s' does not exist", id)
+		}
+		if g.Spec.VPCID != vpcID {
+			return protocol.Errorf(protocol.CodeInvalidGroupNotFound, "The security group '%s' does not exist in VPC '%s'", id, vpcID)
+		}
+	}
+	return nil
 }

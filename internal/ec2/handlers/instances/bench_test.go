@@ -152,6 +152,12 @@ func (s *listStore) DefaultVPC(context.Context, store.Account) (*koalav1.Network
 func (s *listStore) Subnet(context.Context, store.Account, string) (*koalav1.Subnet, error) {
 	return nil, nil
 }
+func (s *listStore) Subnets(context.Context, store.Account) ([]koalav1.Subnet, error) {
+	return nil, nil
+}
+func (s *listStore) ClaimsOf(context.Context, string) ([]koalav1.NetworkClaim, error) {
+	return nil, nil
+}
 func (s *listStore) SubnetsOfVPC(context.Context, store.Account, string) ([]koalav1.Subnet, error) {
 	return nil, nil
 }

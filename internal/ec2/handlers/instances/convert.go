@@ -97,7 +97,10 @@ type view struct {
 	// IPs associated with its instances, by instance ID.
 	groupNames map[string]string
 	publicIPs  map[string]string
-	ownerID    string
+	// vpcOfSubnet maps the account's subnets to their VPCs, for instances the operator
+	// has not confirmed yet.
+	vpcOfSubnet map[string]string
+	ownerID     string
 }
 
 // networkOf fills the view's security group names and Elastic IPs of the account.
@@ -121,6 +124,14 @@ func (h *Handlers) networkOf(ctx context.Context, acct store.Account, v *view) e
 				v.publicIPs[a.Spec.InstanceID] = ip
 			}
 		}
+	}
+	subnets, err := h.Store.Subnets(ctx, acct)
+	if err != nil {
+		return err
+	}
+	v.vpcOfSubnet = make(map[string]string, len(subnets))
+	for i := range subnets {
+		v.vpcOfSubnet[subnets[i].EC2ID()] = subnets[i].Spec.VPCID
 	}
 	v.ownerID = acct.ID
 	return nil
@@ -256,7 +267,7 @@ func (v view) network(inst *koalav1.Instance, state koalav1.InstanceStateName, x
 	if state == koalav1.InstanceStateTerminated || subnetOf(inst) == "" {
 		return
 	}
-	x.SubnetID, x.VPCID = subnetOf(inst), vpcOf(inst)
+	x.SubnetID, x.VPCID = subnetOf(inst), orDefault(vpcOf(inst), v.vpcOfSubnet[subnetOf(inst)])
 	x.PrivateIPAddress = privateIP(inst)
 	x.PrivateDNSName = privateDNSName(x.PrivateIPAddress, v.region)
 	x.PublicIPAddress = orDefault(v.publicIPs[inst.EC2ID()], inst.Status.PublicIPAddress)

@@ -253,3 +253,24 @@ func (h *Handlers) releaseAddress(ctx context.Context, c *action.Call, net *reso
 			koalav1.ClaimHolder{Namespace: c.Account.Namespace, Name: id, ID: id})
 	}
 }
+
+// fitSubnet launches as many instances as the subnet has free addresses for, down to
+// MinCount, else answers InsufficientFreeAddressesInSubnet, as EC2 does, before
+// anything is created. Launches racing on other replicas are caught by the claims.
+func (h *Handlers) fitSubnet(ctx context.Context, net *resolvedNetwork, in *runInput) error {
+	space, err := ipam.ParseSubnet(net.subnet.Spec.CIDRBlock)
+	if err != nil {
+		return fmt.Errorf("the subnet's range: %w", err)
+	}
+	claims, err := h.Store.ClaimsOf(ctx, net.subnet.EC2ID())
+	if err != nil {
+		return err
+	}
+	free := int(space.Size()) - len(claims)
+	if free < in.minCount {
+		return protocol.Errorf(protocol.CodeInsufficientFreeAddressesInSubnet,
+			"There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", net.subnet.EC2ID())
+	}
+	in.maxCount = min(in.maxCount, free)
+	return nil
+}

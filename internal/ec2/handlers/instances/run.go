@@ -196,6 +196,11 @@ func (h *Handlers) run(ctx context.Context, c *action.Call, in runInput) (protoc
 	if err != nil {
 		return nil, err
 	}
+	if net != nil && earlier == 0 {
+		if err := h.fitSubnet(ctx, net, &in); err != nil {
+			return nil, err
+		}
+	}
 
 	launched := make([]*koalav1.Instance, in.maxCount)
 	errs := make([]error, in.maxCount)
