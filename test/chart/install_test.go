@@ -193,7 +193,11 @@ func TestTheInstalledChartRunsAnInstanceWithItsOwnRBACAndSurvivesAnUpgrade(t *te
 			g.Expect(err).NotTo(HaveOccurred())
 			instanceID = aws.ToString(run.Instances[0].InstanceId)
 			waitFor(ctx, g, acct, types.InstanceStateNameRunning, instanceID)
-			g.Expect(aws.ToString(acct.instance(ctx, g, instanceID).Placement.AvailabilityZone)).To(HavePrefix(region))
+			launched := acct.instance(ctx, g, instanceID)
+			g.Expect(aws.ToString(launched.Placement.AvailabilityZone)).To(HavePrefix(region))
+			// On the default VPC's default subnet of its zone, with an address of it.
+			g.Expect(aws.ToString(launched.SubnetId)).To(HavePrefix("subnet-"))
+			g.Expect(aws.ToString(launched.PrivateIpAddress)).To(HavePrefix("172.31."))
 			_, err = acct.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{instanceID},
 				Tags: []types.Tag{{Key: aws.String("env"), Value: aws.String("prod")}}})
 			g.Expect(err).NotTo(HaveOccurred())
