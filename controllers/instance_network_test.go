@@ -63,7 +63,7 @@ func guestSubnetIP(g Gomega, inst *koalav1.Instance) string {
 	return ""
 }
 
-func TestAnInstanceOnASubnetKeepsItsAddressAcrossStopStartAndAnOperatorRestart(t *testing.T) {
+func TestAnInstanceOnASubnetKeepsItsAddressAcrossStopStartAnOperatorRestartAndAReboot(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := namespace(t)
@@ -115,6 +115,20 @@ func TestAnInstanceOnASubnetKeepsItsAddressAcrossStopStartAndAnOperatorRestart(t
 		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning))
 		g.Expect(guestSubnetIP(g, inst)).To(Equal(addr))
 	}, timeout).Should(Succeed())
+	g.Expect(inst.Status.PrivateIPAddress).To(Equal(addr))
+
+	// A reboot replaces the guest; the new one has the same address.
+	oldUID := vmiOf(g, inst).UID
+	patch := client.MergeFrom(inst.DeepCopy())
+	inst.Annotations = map[string]string{koalav1.RebootRequestedAnnotation: time.Now().Format(time.RFC3339Nano)}
+	g.Expect(k8s.Patch(ctx, inst, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		vmi := vmiOf(g, inst)
+		g.Expect(vmi.UID).NotTo(Equal(oldUID))
+		g.Expect(vmi.Status.Phase).To(Equal(kubevirtv1.Running))
+		g.Expect(guestSubnetIP(g, inst)).To(Equal(addr))
+	}, timeout).Should(Succeed())
+	get(g, inst)
 	g.Expect(inst.Status.PrivateIPAddress).To(Equal(addr))
 
 	// Terminated, it gives the address back.

@@ -5,6 +5,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -50,6 +51,11 @@ const (
 	// ClaimHolder indexes NetworkClaims by ClaimHolderValue(namespace, name) of their
 	// holder.
 	ClaimHolder = "koala.claim.holder"
+	// InstanceSubnetID indexes Instances by their subnet (status's, else spec's).
+	InstanceSubnetID = "koala.instance.subnetId"
+	// InstanceGroupID indexes Instances by their security groups (spec's and status's),
+	// for a group's DependencyViolation and its Elastic IPs.
+	InstanceGroupID = "koala.instance.groupId"
 	// ProviderNetwork indexes Networks by the provider network they are on.
 	ProviderNetwork = "koala.providerNetwork"
 )
@@ -113,6 +119,14 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 		}},
 		{&koalav1.AccessKey{}, AccessKeyID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.AccessKey).Status.AccessKeyID) }},
 		{&koalav1.AccessKey{}, AccessKeyAccount, func(o client.Object) []string { return nonEmpty(o.(*koalav1.AccessKey).Spec.Account) }},
+		{&koalav1.Instance{}, InstanceSubnetID, func(o client.Object) []string {
+			i := o.(*koalav1.Instance)
+			if i.Status.SubnetID != "" {
+				return []string{i.Status.SubnetID}
+			}
+			return nonEmpty(i.Spec.SubnetID)
+		}},
+		{&koalav1.Instance{}, InstanceGroupID, instanceGroupIDs},
 		{&koalav1.Instance{}, Tag, func(o client.Object) []string {
 			tags := o.(*koalav1.Instance).Spec.Tags
 			out := make([]string, 0, len(tags))
@@ -163,6 +177,20 @@ func referencedGroupIDs(o client.Object) []string {
 			if r.ReferencedGroupID != "" && !seen[r.ReferencedGroupID] {
 				seen[r.ReferencedGroupID] = true
 				out = append(out, r.ReferencedGroupID)
+			}
+		}
+	}
+	return out
+}
+
+// instanceGroupIDs are the groups an instance is in or asks for, each once.
+func instanceGroupIDs(o client.Object) []string {
+	i := o.(*koalav1.Instance)
+	var out []string
+	for _, ids := range [][]string{i.Spec.SecurityGroupIDs, i.Status.SecurityGroupIDs} {
+		for _, id := range ids {
+			if id != "" && !slices.Contains(out, id) {
+				out = append(out, id)
 			}
 		}
 	}
