@@ -42,7 +42,7 @@ func (r *AddressReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		// The instance's groups (their ports), its ID and its life decide the Service.
 		Watches(&koalav1.Instance{}, handler.EnqueueRequestsFromMapFunc(r.addressesOfInstance)).
-		Watches(&koalav1.SecurityGroup{}, handler.EnqueueRequestsFromMapFunc(r.associatedInNamespace)).
+		Watches(&koalav1.SecurityGroup{}, handler.EnqueueRequestsFromMapFunc(r.addressesOfMembers)).
 		Watches(&koalav1.AddressPool{}, handler.EnqueueRequestsFromMapFunc(r.unallocated)).
 		Named("address").
 		Complete(r)
@@ -61,17 +61,21 @@ func (r *AddressReconciler) addressesOfInstance(ctx context.Context, obj client.
 	return requestsOf(list.Items)
 }
 
-func (r *AddressReconciler) associatedInNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
-	var list koalav1.AddressList
-	if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
-		log.FromContext(ctx).Error(err, "listing addresses")
+// addressesOfMembers maps a security group to the Elastic IPs of its members: its
+// rules are the ports their Services forward.
+func (r *AddressReconciler) addressesOfMembers(ctx context.Context, obj client.Object) []reconcile.Request {
+	g := obj.(*koalav1.SecurityGroup)
+	if g.EC2ID() == "" {
+		return nil
+	}
+	var insts koalav1.InstanceList
+	if err := r.Client.List(ctx, &insts, client.InNamespace(g.Namespace), client.MatchingFields{index.InstanceGroupID: g.EC2ID()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing the members of a security group", "group", g.EC2ID())
 		return nil
 	}
 	var out []reconcile.Request
-	for i := range list.Items {
-		if list.Items[i].Spec.InstanceID != "" {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
+	for i := range insts.Items {
+		out = append(out, r.addressesOfInstance(ctx, &insts.Items[i])...)
 	}
 	return out
 }

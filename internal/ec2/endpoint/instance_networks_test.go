@@ -141,6 +141,17 @@ func TestRunInstancesPutsAnInstanceOnTheSubnetGroupsAndAddressAskedAndDescribeSh
 		g.Expect(a.instanceIDs(g, in)).To(BeEmpty(), "filter %s", name)
 	}
 
+	// An Elastic IP associated with it (made with kubectl: the Address actions are not
+	// what this test is about) is its public address.
+	eip := &koalav1.Address{ObjectMeta: metav1.ObjectMeta{Name: "eip", Namespace: a.Namespace},
+		Spec: koalav1.AddressSpec{PublicIP: "203.0.113.9", InstanceID: id}}
+	g.Expect(k8s.Create(a.ctx, eip)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(aws.ToString(a.describe(g, id).PublicIpAddress)).To(Equal("203.0.113.9"))
+	}, timeout, poll).Should(Succeed())
+	g.Expect(aws.ToString(a.describe(g, id).NetworkInterfaces[0].Association.PublicIp)).To(Equal("203.0.113.9"))
+	g.Expect(a.instanceIDs(g, filtered("ip-address", "203.0.113.9"))).To(Equal([]string{id}))
+
 	// The address is the instance's: asked for again, it is refused.
 	_, err := a.NoRetry.RunInstances(a.ctx, &ec2.RunInstancesInput{ImageId: aws.String(publicImageID), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
 		SubnetId: aws.String(subnetID), PrivateIpAddress: aws.String("10.9.1.10")})
