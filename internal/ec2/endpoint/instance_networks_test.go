@@ -125,11 +125,11 @@ func TestRunInstancesPutsAnInstanceOnTheSubnetGroupsAndAddressAskedAndDescribeSh
 	g.Expect(d.PublicIpAddress).To(BeNil(), "no Elastic IP is associated")
 
 	for name, in := range map[string]*ec2.DescribeInstancesInput{
-		"vpc-id":             filtered("vpc-id", vpcID),
-		"subnet-id":          filtered("subnet-id", subnetID),
-		"instance.group-id":  filtered("instance.group-id", web),
+		"vpc-id":              filtered("vpc-id", vpcID),
+		"subnet-id":           filtered("subnet-id", subnetID),
+		"instance.group-id":   filtered("instance.group-id", web),
 		"instance.group-name": filtered("instance.group-name", "w*"),
-		"private-ip-address": filtered("private-ip-address", "10.9.1.10"),
+		"private-ip-address":  filtered("private-ip-address", "10.9.1.10"),
 	} {
 		g.Expect(a.instanceIDs(g, in)).To(Equal([]string{id}), "filter %s", name)
 	}
@@ -197,7 +197,7 @@ func TestRunInstancesRefusesWhatEC2RefusesAboutSubnetsGroupsAndAddresses(t *test
 		code string
 	}{
 		"a subnet the account does not have": {func(in *ec2.RunInstancesInput) { in.SubnetId = aws.String("subnet-0123456789abcdef0") }, "InvalidSubnetID.NotFound"},
-		"a malformed subnet ID":               {func(in *ec2.RunInstancesInput) { in.SubnetId = aws.String("sub-1") }, "InvalidSubnetID.Malformed"},
+		"a malformed subnet ID":              {func(in *ec2.RunInstancesInput) { in.SubnetId = aws.String("sub-1") }, "InvalidSubnetID.Malformed"},
 		"a group of another VPC": {func(in *ec2.RunInstancesInput) {
 			in.SubnetId, in.SecurityGroupIds = aws.String(subnetID), []string{other.Status.DefaultSecurityGroupID}
 		}, "InvalidGroup.NotFound"},
