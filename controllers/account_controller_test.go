@@ -68,9 +68,14 @@ func TestAnAccountIDCanBeGivenButNotTakenTwiceOrChanged(t *testing.T) {
 	g.Expect(apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKey{Name: second.Name}, &corev1.Namespace{}))).To(BeTrue(),
 		"an account with a taken ID gets no namespace")
 
-	changed := first.DeepCopy()
-	changed.Spec.AccountID = "999999999999"
-	g.Expect(k8s.Update(context.Background(), changed)).To(MatchError(ContainSubstring("accountId cannot be changed")))
+	// Read afresh: the operator writes the account too (its default VPC's annotation),
+	// and a stale copy would only meet a conflict.
+	g.Eventually(func(g Gomega) {
+		get(g, first)
+		changed := first.DeepCopy()
+		changed.Spec.AccountID = "999999999999"
+		g.Expect(k8s.Update(context.Background(), changed)).To(MatchError(ContainSubstring("accountId cannot be changed")))
+	}, timeout).Should(Succeed())
 }
 
 func TestAnAccountNeverTakesOverANamespaceThatIsNotItsOwn(t *testing.T) {

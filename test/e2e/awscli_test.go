@@ -120,8 +120,17 @@ func TestAWSCLIRunInstancesWithCountTagsAndKeyDescribesEveryFieldAClientReads(t 
 			t.Errorf("%s: Hypervisor is %q, want xen (or nitro)", inst.InstanceId, inst.Hypervisor)
 		}
 		check("ClientToken", inst.ClientToken, run)
-		if inst.SecurityGroups == nil || len(*inst.SecurityGroups) != 0 {
-			t.Errorf("%s: SecurityGroups is %v, want present and empty", inst.InstanceId, inst.SecurityGroups)
+		// The stack's account has a default VPC: launched without a subnet, the
+		// instance is on the default subnet of its zone, in the default group.
+		var group struct{ GroupId, GroupName string }
+		if inst.SecurityGroups != nil && len(*inst.SecurityGroups) == 1 {
+			_ = json.Unmarshal((*inst.SecurityGroups)[0], &group)
+		}
+		if group.GroupName != "default" || !strings.HasPrefix(group.GroupId, "sg-") {
+			t.Errorf("%s: SecurityGroups is %v, want the default group", inst.InstanceId, inst.SecurityGroups)
+		}
+		if !strings.HasPrefix(inst.SubnetId, "subnet-") || !strings.HasPrefix(inst.VpcId, "vpc-") || !strings.HasPrefix(inst.PrivateIpAddress, "172.31.") {
+			t.Errorf("%s: SubnetId %q, VpcId %q, PrivateIpAddress %q: want the default VPC's (172.31.0.0/16)", inst.InstanceId, inst.SubnetId, inst.VpcId, inst.PrivateIpAddress)
 		}
 		if inst.ProductCodes == nil || len(*inst.ProductCodes) != 0 {
 			t.Errorf("%s: ProductCodes is %v, want present and empty", inst.InstanceId, inst.ProductCodes)

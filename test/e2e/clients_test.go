@@ -100,6 +100,8 @@ type cliInstance struct {
 	}
 	PrivateIpAddress   string
 	PrivateDnsName     string
+	SubnetId           string
+	VpcId              string
 	InstanceType       string
 	LaunchTime         string
 	Placement          struct{ AvailabilityZone, Tenancy string }

@@ -140,7 +140,11 @@ func TestSDKLaunchesWaitsDescribesStopsStartsAndTerminatesWithWaiters(t *testing
 	check("VirtualizationType", inst.VirtualizationType, types.VirtualizationTypeHvm)
 	check("Hypervisor", inst.Hypervisor, types.HypervisorTypeXen)
 	check("ClientToken", aws.ToString(inst.ClientToken), token)
-	check("number of SecurityGroups", len(inst.SecurityGroups), 0)
+	// The stack's account has a default VPC: the instance is in its default group.
+	check("number of SecurityGroups", len(inst.SecurityGroups), 1)
+	if len(inst.SecurityGroups) == 1 {
+		check("SecurityGroups[0].GroupName", aws.ToString(inst.SecurityGroups[0].GroupName), "default")
+	}
 	check("number of ProductCodes", len(inst.ProductCodes), 0)
 	if inst.Monitoring == nil || inst.Monitoring.State != types.MonitoringStateDisabled {
 		t.Errorf("DescribeInstances %s: Monitoring is %+v, want disabled", id, inst.Monitoring)

@@ -172,7 +172,9 @@ def main():
             check(i["Architecture"] == image["Architecture"] and i["RootDeviceName"] == image["RootDeviceName"],
                   where + " Architecture and RootDeviceName follow the image", i["Architecture"], i["RootDeviceName"])
             check(i["RootDeviceType"] == "ebs" and i["VirtualizationType"] == "hvm", where + " root device and virtualization")
-            check(i["SecurityGroups"] == [] and i["ProductCodes"] == [], where + " SecurityGroups and ProductCodes")
+            # The stack's account has a default VPC: the instance is in its default group.
+            check([g["GroupName"] for g in i["SecurityGroups"]] == ["default"] and i["ProductCodes"] == [],
+                  where + " SecurityGroups and ProductCodes", i["SecurityGroups"])
             check(i["Monitoring"] == {"State": "disabled"}, where + " Monitoring", i["Monitoring"])
             if i["InstanceId"] in ids[:2]:
                 check(i["KeyName"] == key and i["ClientToken"] == token, where + " KeyName and ClientToken", i.get("KeyName"), i.get("ClientToken"))
