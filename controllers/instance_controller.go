@@ -97,6 +97,8 @@ func (r *InstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Instances waiting for their subnet or groups to be available.
 		Watches(&koalav1.Subnet{}, handler.EnqueueRequestsFromMapFunc(r.pendingInNamespace)).
 		Watches(&koalav1.SecurityGroup{}, handler.EnqueueRequestsFromMapFunc(r.pendingInNamespace)).
+		// Instances waiting for their account's default VPC.
+		Watches(&koalav1.Network{}, handler.EnqueueRequestsFromMapFunc(r.pendingInNamespace)).
 		// An Elastic IP's association is the instance's public address.
 		Watches(&koalav1.Address{}, handler.EnqueueRequestsFromMapFunc(r.instanceOfAddress)).
 		Watches(&koalav1.Instance{}, handler.EnqueueRequestsFromMapFunc(r.instancesBesides), builder.WithPredicates(predicate.Funcs{

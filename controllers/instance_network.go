@@ -152,6 +152,13 @@ func (r *InstanceReconciler) defaultSubnet(ctx context.Context, s *instanceScope
 				return nil, nil
 			}
 		}
+		if making, err := r.defaultVPCComing(ctx, inst.Namespace); err != nil || making {
+			if making {
+				s.blocked = &metav1.Condition{Reason: koalav1.InstanceReasonSubnetNotFound,
+					Message: "The account's default VPC is being made"}
+			}
+			return nil, err
+		}
 		return nil, nil
 	}
 	if inst.Spec.Placement.AvailabilityZone != "" {
@@ -355,4 +362,22 @@ func (r *InstanceReconciler) publicIP(ctx context.Context, s *instanceScope) (st
 		}
 	}
 	return "", nil
+}
+
+// defaultVPCComing reports whether the account of a namespace is about to get its
+// default VPC: it never had one, and the cluster has a default provider network. An
+// instance launched in that moment waits for it rather than staying off the VPC.
+func (r *InstanceReconciler) defaultVPCComing(ctx context.Context, ns string) (bool, error) {
+	acct := &koalav1.Account{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: ns}, acct); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	if acct.Status.Namespace != ns || acct.Annotations[koalav1.DefaultVPCAnnotation] != "" {
+		return false, nil
+	}
+	var pns koalav1.ProviderNetworkList
+	if err := r.Client.List(ctx, &pns); err != nil {
+		return false, fmt.Errorf("listing provider networks: %w", err)
+	}
+	return koalav1.DefaultProviderNetwork(pns.Items) != nil, nil
 }

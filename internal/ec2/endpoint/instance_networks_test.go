@@ -9,35 +9,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	. "github.com/onsi/gomega"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
-	"github.com/koala-dev/koala/internal/testgen"
 )
 
-// These tests name their provider network on their VPCs. They make two, neither the
-// default, so that no other test's account gets a default VPC from them (a cluster
-// with a single provider network uses it as the default).
-const testProviderNetwork = "ep-net-a"
-
-func ensureProviderNetworks(t *testing.T, g Gomega) {
-	t.Helper()
-	for _, name := range []string{testProviderNetwork, "ep-net-b"} {
-		pn := testgen.ProviderNetwork(name)
-		pn.Spec.Default = false
-		if err := k8s.Create(t.Context(), pn); err != nil && !apierrors.IsAlreadyExists(err) {
-			g.Expect(err).NotTo(HaveOccurred())
-		}
-	}
-}
-
-// vpcOf makes a VPC in the account with kubectl (the EC2 VPC actions are not what
-// these tests are about) and waits until it and its default group are available.
-func (a *account) vpcOf(g Gomega, name, cidr string, isDefault bool) *koalav1.Network {
+// vpcOf makes a VPC in the account with kubectl (the EC2 VPC actions have tests of
+// their own) and waits until it and its default group are available.
+func (a *account) vpcOf(g Gomega, name, cidr string) *koalav1.Network {
 	vpc := &koalav1.Network{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: a.Namespace},
-		Spec: koalav1.NetworkSpec{CIDRBlock: cidr, ProviderNetwork: testProviderNetwork, IsDefault: isDefault}}
+		Spec: koalav1.NetworkSpec{CIDRBlock: cidr}}
 	g.ExpectWithOffset(1, k8s.Create(a.ctx, vpc)).To(Succeed())
 	g.EventuallyWithOffset(1, func(g Gomega) {
 		g.Expect(k8s.Get(a.ctx, client.ObjectKeyFromObject(vpc), vpc)).To(Succeed())
@@ -92,9 +74,8 @@ func filtered(name string, values ...string) *ec2.DescribeInstancesInput {
 func TestRunInstancesPutsAnInstanceOnTheSubnetGroupsAndAddressAskedAndDescribeShowsAndFiltersThem(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ensureProviderNetworks(t, g)
 	a := newAccount(t)
-	vpc := a.vpcOf(g, "main", "10.9.0.0/16", false)
+	vpc := a.vpcOf(g, "main", "10.9.0.0/16")
 	sub := a.subnetOf(g, "app", vpc, "10.9.1.0/24", zoneB)
 	web := a.groupOf(g, "web", vpc)
 	subnetID, vpcID, dflt := sub.Status.SubnetID, vpc.Status.VPCID, vpc.Status.DefaultSecurityGroupID
@@ -179,11 +160,10 @@ func TestRunInstancesPutsAnInstanceOnTheSubnetGroupsAndAddressAskedAndDescribeSh
 func TestRunInstancesRefusesWhatEC2RefusesAboutSubnetsGroupsAndAddresses(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ensureProviderNetworks(t, g)
 	a := newAccount(t)
-	vpc := a.vpcOf(g, "main", "10.8.0.0/16", false)
+	vpc := a.vpcOf(g, "main", "10.8.0.0/16")
 	sub := a.subnetOf(g, "tiny", vpc, "10.8.0.16/28", zoneA)
-	other := a.vpcOf(g, "other", "10.7.0.0/16", false)
+	other := a.vpcOf(g, "other", "10.7.0.0/16")
 	subnetID := sub.Status.SubnetID
 
 	run := func(mod func(*ec2.RunInstancesInput)) error {
@@ -248,14 +228,22 @@ func TestRunInstancesRefusesWhatEC2RefusesAboutSubnetsGroupsAndAddresses(t *test
 func TestRunInstancesWithoutASubnetUsesTheDefaultSubnetOfTheZoneAndTheDefaultGroup(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ensureProviderNetworks(t, g)
 	a := newAccount(t)
-	vpc := a.vpcOf(g, "default", "172.31.0.0/16", true)
+	// The operator gives every account a default VPC with a default subnet per zone.
+	vpc := &koalav1.Network{}
 	var subnets koalav1.SubnetList
 	g.Eventually(func(g Gomega) {
+		var vpcs koalav1.NetworkList
+		g.Expect(k8s.List(a.ctx, &vpcs, client.InNamespace(a.Namespace))).To(Succeed())
+		g.Expect(vpcs.Items).To(HaveLen(1))
+		*vpc = vpcs.Items[0]
+		g.Expect(vpc.Spec.IsDefault).To(BeTrue())
+		g.Expect(vpc.Spec.CIDRBlock).To(Equal("172.31.0.0/16"))
+		g.Expect(vpc.Status.DefaultSecurityGroupID).NotTo(BeEmpty())
 		g.Expect(k8s.List(a.ctx, &subnets, client.InNamespace(a.Namespace))).To(Succeed())
 		g.Expect(subnets.Items).To(HaveLen(2), "a default subnet per zone")
 		for _, s := range subnets.Items {
+			g.Expect(s.Spec.DefaultForAZ).To(BeTrue())
 			g.Expect(s.Status.State).To(Equal(koalav1.NetworkStateAvailable))
 		}
 	}, timeout, poll).Should(Succeed())

@@ -56,7 +56,7 @@ func TestStopStartRebootTerminateReportEachTransitionAndTheWaitersSucceed(t *tes
 	g.Expect(err).NotTo(HaveOccurred())
 	expectChange(g, start.StartingInstances, id, types.InstanceStateNameStopped, types.InstanceStateNamePending, 80, 0)
 	a.waitRunning(g, id)
-	g.Expect(aws.ToString(a.describe(g, id).PrivateIpAddress)).To(HavePrefix("10.244."))
+	g.Expect(aws.ToString(a.describe(g, id).PrivateIpAddress)).To(HavePrefix("172.31."), "an address of the default VPC's default subnet")
 
 	_, err = a.EC2.RebootInstances(a.ctx, &ec2.RebootInstancesInput{InstanceIds: ids})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -61,7 +61,7 @@ func TestRunInstancesLaunchesOneInstanceWithTheKeyUserDataTagsAndZoneAsked(t *te
 	g.Expect(running.State.Name).To(Equal(types.InstanceStateNameRunning))
 	g.Expect(aws.ToInt32(running.State.Code)).To(Equal(int32(16)))
 	ip := aws.ToString(running.PrivateIpAddress)
-	g.Expect(ip).To(HavePrefix("10.244."))
+	g.Expect(ip).To(HavePrefix("172.31."), "an address of the default VPC's default subnet")
 	g.Expect(aws.ToString(running.PrivateDnsName)).To(Equal("ip-" + strings.ReplaceAll(ip, ".", "-") + ".test-1.compute.internal"))
 	g.Expect(aws.ToString(running.Placement.AvailabilityZone)).To(Equal(zoneA), "the guest runs on a node of the zone asked for")
 	g.Expect(aws.ToString(running.KeyName)).To(Equal("deployer"))

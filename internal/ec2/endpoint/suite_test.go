@@ -129,6 +129,17 @@ func setup(ctx context.Context) error {
 	go func() { <-ctx.Done(); srv.Close() }()
 	endpointURL = srv.URL
 
+	// The platform's provider network, before any account exists: every account gets
+	// a default VPC, and its instances launched without a subnet an address of its
+	// default subnet, as in EC2. (networks_test.go's ensureNetworkPlatform makes the
+	// same object; made here, no test sees the world change under it.)
+	if err := k8s.Create(ctx, &koalav1.ProviderNetwork{
+		ObjectMeta: metav1.ObjectMeta{Name: "physnet"},
+		Spec:       koalav1.ProviderNetworkSpec{Type: koalav1.ProviderNetworkBridge, Bridge: "br-vpc", Default: true},
+	}); err != nil {
+		return err
+	}
+
 	// The platform's public image, shared by every test.
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: platformNamespace}}); err != nil {
 		return err

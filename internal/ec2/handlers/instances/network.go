@@ -176,7 +176,13 @@ func (h *Handlers) resolveLaunchNetwork(ctx context.Context, c *action.Call, in 
 			sub = any.DeepCopy()
 		}
 		if sub == nil {
-			return nil, protocol.Errorf(protocol.CodeInvalidParameterValue, "The default VPC %s has no default subnet in %s", vpc.EC2ID(), zone)
+			if len(n.groupIDs) > 0 || len(n.groupNames) > 0 || n.privateIP != "" {
+				return nil, protocol.Errorf(protocol.CodeInvalidParameterValue, "The default VPC %s has no default subnet in %s yet", vpc.EC2ID(), zone)
+			}
+			// A default VPC made a moment ago, whose subnets this endpoint has not seen
+			// yet: the operator puts the instances on the default subnet of their zone
+			// once it exists.
+			return nil, nil
 		}
 	}
 	vpcID := sub.Spec.VPCID
