@@ -20,6 +20,7 @@ import (
 	"github.com/koala-dev/koala/internal/ec2/handlers/instancetypes"
 	"github.com/koala-dev/koala/internal/ec2/handlers/keypairs"
 	"github.com/koala-dev/koala/internal/ec2/handlers/regions"
+	"github.com/koala-dev/koala/internal/ec2/handlers/securitygroups"
 	"github.com/koala-dev/koala/internal/ec2/handlers/snapshots"
 	"github.com/koala-dev/koala/internal/ec2/handlers/subnets"
 	"github.com/koala-dev/koala/internal/ec2/handlers/tags"
@@ -105,6 +106,7 @@ func Start(ctx context.Context, restCfg *rest.Config, cfg Config) (*Endpoint, er
 		(&regions.Handlers{Store: st, Region: cfg.Region, Endpoint: cfg.Endpoint}).Actions(),
 		(&vpcs.Handlers{Store: st}).Actions(),
 		(&subnets.Handlers{Store: st, Region: cfg.Region}).Actions(),
+		(&securitygroups.Handlers{Store: st, Region: cfg.Region}).Actions(),
 		(&addresses.Handlers{Store: st, Region: cfg.Region}).Actions(),
 	)
 	if err != nil {

@@ -14,27 +14,22 @@ import (
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 )
 
-// The platform's network configuration, as a platform team writes it: one provider
-// bridge for VPCs and one pool of public addresses. Cluster-scoped, so shared by the
-// tests of this file.
+// The pool Elastic IPs come from in these tests: 203.0.113.10 to 203.0.113.250
+// (TEST-NET-3). Cluster-scoped, so shared by the tests of this file. The provider
+// networks are instance_networks_test.go's: neither is the default, so that accounts
+// get no default VPC behind the tests' backs; CreateVpc needs a default one, so VPCs
+// are made with kubectl here and the EC2 VPC actions are driven in the e2e suite,
+// whose local stack has a default provider network.
 const (
-	testPoolName = "public"
-	// The pool holds 203.0.113.10 to 203.0.113.250 (TEST-NET-3).
+	testPoolName  = "public"
 	testPoolRange = "203.0.113.10-203.0.113.250"
 )
 
-var networkPlatformOnce sync.Once
+var addressPoolOnce sync.Once
 
-func ensureNetworkPlatform(t *testing.T) {
+func ensureAddressPool(t *testing.T) {
 	t.Helper()
-	networkPlatformOnce.Do(func() {
-		pn := &koalav1.ProviderNetwork{
-			ObjectMeta: metav1.ObjectMeta{Name: "physnet"},
-			Spec:       koalav1.ProviderNetworkSpec{Type: koalav1.ProviderNetworkBridge, Bridge: "br-vpc", Default: true},
-		}
-		if err := k8s.Create(t.Context(), pn); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatalf("creating the provider network: %v", err)
-		}
+	addressPoolOnce.Do(func() {
 		pool := &koalav1.AddressPool{
 			ObjectMeta: metav1.ObjectMeta{Name: testPoolName},
 			Spec:       koalav1.AddressPoolSpec{Addresses: []string{testPoolRange}, Default: true},
@@ -43,26 +38,12 @@ func ensureNetworkPlatform(t *testing.T) {
 			t.Fatalf("creating the address pool: %v", err)
 		}
 	})
-	// The endpoint reads both from its cache.
+	// The endpoint reads it from its cache.
 	NewWithT(t).Eventually(func(g Gomega) {
-		pns, err := ep.Store.ProviderNetworks(t.Context())
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(pns).NotTo(BeEmpty())
 		pools, err := ep.Store.AddressPools(t.Context())
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(pools).NotTo(BeEmpty())
 	}, timeout, poll).Should(Succeed())
-}
-
-func (a *account) createVPC(g Gomega, cidr string, tags ...string) string {
-	in := &ec2.CreateVpcInput{CidrBlock: aws.String(cidr)}
-	if len(tags) > 0 {
-		in.TagSpecifications = []types.TagSpecification{{ResourceType: types.ResourceTypeVpc, Tags: tagList(tags...)}}
-	}
-	out, err := a.EC2.CreateVpc(a.ctx, in)
-	g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
-	g.ExpectWithOffset(1, aws.ToString(out.Vpc.VpcId)).To(MatchRegexp(`^vpc-[0-9a-f]{17}$`))
-	return aws.ToString(out.Vpc.VpcId)
 }
 
 func tagList(kv ...string) []types.Tag {
@@ -73,11 +54,15 @@ func tagList(kv ...string) []types.Tag {
 	return tags
 }
 
-func TestVPCsAreCreatedDescribedFilteredAndCheckedLikeEC2s(t *testing.T) {
+func TestVPCsAreDescribedFilteredAndCheckedLikeEC2s(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
-	ensureNetworkPlatform(t)
+	ensureProviderNetworks(t, g)
 	a := newAccount(t)
-	id := a.createVPC(g, "10.20.0.0/16", "Name", "prod")
+	vpc := a.vpcOf(g, "prod", "10.20.0.0/16", false)
+	id := vpc.Status.VPCID
+	_, err := a.EC2.CreateTags(a.ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: tagList("Name", "prod")})
+	g.Expect(err).NotTo(HaveOccurred())
 
 	out, err := a.EC2.DescribeVpcs(a.ctx, &ec2.DescribeVpcsInput{VpcIds: []string{id}})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -85,22 +70,30 @@ func TestVPCsAreCreatedDescribedFilteredAndCheckedLikeEC2s(t *testing.T) {
 	v := out.Vpcs[0]
 	g.Expect(aws.ToString(v.CidrBlock)).To(Equal("10.20.0.0/16"))
 	g.Expect(aws.ToString(v.OwnerId)).To(Equal(a.ID))
+	g.Expect(v.State).To(Equal(types.VpcStateAvailable))
 	g.Expect(tagMap(v.Tags)).To(HaveKeyWithValue("Name", "prod"))
 
 	byTag, err := a.EC2.DescribeVpcs(a.ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{filter("tag:Name", "prod")}})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(byTag.Vpcs).To(HaveLen(1))
+	tags, err := a.EC2.DescribeTags(a.ctx, &ec2.DescribeTagsInput{Filters: []types.Filter{filter("resource-type", "vpc")}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(tags.Tags).To(HaveLen(1))
+	g.Expect(aws.ToString(tags.Tags[0].ResourceId)).To(Equal(id))
 	byCIDR, err := a.EC2.DescribeVpcs(a.ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{filter("cidr-block", "10.99.0.0/16")}})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(byCIDR.Vpcs).To(BeEmpty())
 
-	// Ranges EC2 refuses: wider than /16, narrower than /28; and what is no CIDR.
+	// Ranges EC2 refuses: wider than /16, narrower than /28; and what is no CIDR. Without
+	// a default provider network, a valid range is refused with what is missing.
 	for _, cidr := range []string{"10.0.0.0/8", "10.0.0.0/29"} {
 		_, err := a.EC2.CreateVpc(a.ctx, &ec2.CreateVpcInput{CidrBlock: aws.String(cidr)})
 		expectError(g, err, "InvalidVpc.Range")
 	}
 	_, err = a.EC2.CreateVpc(a.ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("banana")})
 	expectError(g, err, "InvalidParameterValue")
+	_, err = a.EC2.CreateVpc(a.ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.21.0.0/16")})
+	g.Expect(expectError(g, err, "UnsupportedOperation").Message).To(ContainSubstring("ProviderNetwork"))
 	_, err = a.EC2.DescribeVpcs(a.ctx, &ec2.DescribeVpcsInput{VpcIds: []string{"vpc-0123456789abcdef0"}})
 	expectError(g, err, "InvalidVpcID.NotFound")
 
@@ -113,10 +106,11 @@ func TestVPCsAreCreatedDescribedFilteredAndCheckedLikeEC2s(t *testing.T) {
 }
 
 func TestSubnetsMustFitTheirVPCAndNotOverlapAndAVPCInUseCannotBeDeleted(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
-	ensureNetworkPlatform(t)
+	ensureProviderNetworks(t, g)
 	a := newAccount(t)
-	vpc := a.createVPC(g, "10.30.0.0/16")
+	vpc := a.vpcOf(g, "main", "10.30.0.0/16", false).Status.VPCID
 
 	sub, err := a.EC2.CreateSubnet(a.ctx, &ec2.CreateSubnetInput{VpcId: aws.String(vpc), CidrBlock: aws.String("10.30.1.0/24"), AvailabilityZone: aws.String(zoneA)})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -138,14 +132,25 @@ func TestSubnetsMustFitTheirVPCAndNotOverlapAndAVPCInUseCannotBeDeleted(t *testi
 	g.Expect(described.Subnets).To(HaveLen(1))
 	g.Expect(aws.ToString(described.Subnets[0].CidrBlock)).To(Equal("10.30.1.0/24"))
 
-	// The VPC has a subnet: it cannot go.
+	// The VPC has a subnet: it cannot go. Once the subnet is gone, it can.
 	_, err = a.EC2.DeleteVpc(a.ctx, &ec2.DeleteVpcInput{VpcId: aws.String(vpc)})
 	expectError(g, err, "DependencyViolation")
+	_, err = a.EC2.DeleteSubnet(a.ctx, &ec2.DeleteSubnetInput{SubnetId: aws.String(subnetID)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func(g Gomega) {
+		_, err := a.EC2.DeleteVpc(a.ctx, &ec2.DeleteVpcInput{VpcId: aws.String(vpc)})
+		g.Expect(err).NotTo(HaveOccurred())
+	}, timeout, poll).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		_, err := a.EC2.DescribeVpcs(a.ctx, &ec2.DescribeVpcsInput{VpcIds: []string{vpc}})
+		expectError(g, err, "InvalidVpcID.NotFound")
+	}, timeout, poll).Should(Succeed())
 }
 
 func TestElasticIPsAreAllocatedFromThePoolAssociatedMovedAndReleased(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
-	ensureNetworkPlatform(t)
+	ensureAddressPool(t)
 	a := newAccount(t)
 
 	alloc, err := a.EC2.AllocateAddress(a.ctx, &ec2.AllocateAddressInput{Domain: types.DomainTypeVpc})
@@ -213,8 +218,9 @@ func TestElasticIPsAreAllocatedFromThePoolAssociatedMovedAndReleased(t *testing.
 }
 
 func TestTheAddressQuotaAnswersAddressLimitExceeded(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
-	ensureNetworkPlatform(t)
+	ensureAddressPool(t)
 	two := int32(2)
 	a := newAccount(t, withQuotas(koalav1.AccountQuotas{Addresses: &two}))
 	for range 2 {

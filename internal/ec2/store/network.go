@@ -164,6 +164,22 @@ func (s *Store) AddressesOfInstance(ctx context.Context, acct Account, instanceI
 	return list.Items, nil
 }
 
+// InstancesInGroup returns the account's instances that are in the security group or
+// asked to be, terminated ones excepted, read-only.
+func (s *Store) InstancesInGroup(ctx context.Context, acct Account, groupID string) ([]koalav1.Instance, error) {
+	var list koalav1.InstanceList
+	if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace), client.MatchingFields{index.InstanceGroupID: groupID}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing the instances of %s: %w", groupID, err)
+	}
+	out := list.Items[:0]
+	for _, inst := range list.Items {
+		if inst.Status.State != koalav1.InstanceStateTerminated && inst.Spec.State != koalav1.DesiredStateTerminated {
+			out = append(out, inst)
+		}
+	}
+	return out, nil
+}
+
 // ClaimsOf returns the claims of a scope (a subnet's ID, a pool's name), read-only.
 func (s *Store) ClaimsOf(ctx context.Context, scope string) ([]koalav1.NetworkClaim, error) {
 	var list koalav1.NetworkClaimList

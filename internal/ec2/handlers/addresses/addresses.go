@@ -372,8 +372,10 @@ func associationID(a *koalav1.Address) string {
 	return ids.FromSeed(ids.Association, a.EC2ID(), a.Spec.InstanceID)
 }
 
-// setAssociation writes an address's association, rereading it on a conflict.
+// setAssociation writes an address's association, rereading it on a conflict. a may be
+// the cache's own object: it is copied, never changed.
 func (h *Handlers) setAssociation(ctx context.Context, a *koalav1.Address, instanceID, assoc string) error {
+	a = a.DeepCopy()
 	key := client.ObjectKeyFromObject(a)
 	first := true
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {

@@ -126,7 +126,8 @@ func parsePermission(m *protocol.Params) ([]parsedRule, error) {
 		}
 		out = append(out, parsedRule{rule: rule})
 	}
-	pairs, err := m.Structs("UserIdGroupPairs")
+	// The query name of UserIdGroupPairs is "Groups" (its locationName).
+	pairs, err := m.Structs("Groups")
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +164,7 @@ func parsePermission(m *protocol.Params) ([]parsedRule, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, protocol.MissingParameter(m.Path("IpRanges") + " or " + m.Path("UserIdGroupPairs"))
+		return nil, protocol.MissingParameter(m.Path("IpRanges") + " or " + m.Path("Groups"))
 	}
 	return out, nil
 }

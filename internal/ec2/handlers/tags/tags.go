@@ -31,6 +31,14 @@ type Store interface {
 	Volumes(ctx context.Context, acct store.Account) ([]koalav1.Volume, error)
 	Snapshot(ctx context.Context, acct store.Account, id string) (*koalav1.Snapshot, error)
 	Snapshots(ctx context.Context, acct store.Account) ([]koalav1.Snapshot, error)
+	VPC(ctx context.Context, acct store.Account, id string) (*koalav1.Network, error)
+	VPCs(ctx context.Context, acct store.Account) ([]koalav1.Network, error)
+	Subnet(ctx context.Context, acct store.Account, id string) (*koalav1.Subnet, error)
+	Subnets(ctx context.Context, acct store.Account) ([]koalav1.Subnet, error)
+	SecurityGroup(ctx context.Context, acct store.Account, id string) (*koalav1.SecurityGroup, error)
+	SecurityGroups(ctx context.Context, acct store.Account) ([]koalav1.SecurityGroup, error)
+	Address(ctx context.Context, acct store.Account, id string) (*koalav1.Address, error)
+	Addresses(ctx context.Context, acct store.Account) ([]koalav1.Address, error)
 	store.Writer
 }
 
@@ -57,7 +65,10 @@ type resource struct {
 }
 
 // kinds maps ID prefixes to EC2 resource types.
-var kinds = map[string]string{ids.Instance: "instance", ids.Image: "image", ids.KeyPair: "key-pair", ids.Volume: "volume", ids.Snapshot: "snapshot"}
+var kinds = map[string]string{
+	ids.Instance: "instance", ids.Image: "image", ids.KeyPair: "key-pair", ids.Volume: "volume", ids.Snapshot: "snapshot",
+	ids.VPC: "vpc", ids.Subnet: "subnet", ids.SecurityGroup: "security-group", ids.Allocation: "elastic-ip",
+}
 
 func notFound(prefix, id string) error {
 	switch prefix {
@@ -69,6 +80,14 @@ func notFound(prefix, id string) error {
 		return protocol.Errorf(protocol.CodeInvalidVolumeNotFound, "The volume '%s' does not exist.", id)
 	case ids.Snapshot:
 		return protocol.Errorf(protocol.CodeInvalidSnapshotNotFound, "The snapshot '%s' does not exist.", id)
+	case ids.VPC:
+		return protocol.Errorf(protocol.CodeInvalidVpcIDNotFound, "The vpc ID '%s' does not exist", id)
+	case ids.Subnet:
+		return protocol.Errorf(protocol.CodeInvalidSubnetIDNotFound, "The subnet ID '%s' does not exist", id)
+	case ids.SecurityGroup:
+		return protocol.Errorf(protocol.CodeInvalidGroupNotFound, "The security group '%s' does not exist", id)
+	case ids.Allocation:
+		return protocol.Errorf(protocol.CodeInvalidAllocationIDNotFound, "The allocation ID '%s' does not exist", id)
 	default:
 		return protocol.Errorf(protocol.CodeInvalidKeyPairNotFound, "The key pair '%s' does not exist", id)
 	}
@@ -106,6 +125,30 @@ func (h *Handlers) find(ctx context.Context, acct store.Account, id string) (*re
 			return nil, orNotFound(err, prefix, id)
 		}
 		return &resource{id: id, rtype: "snapshot", obj: snap, tags: &snap.Spec.Tags}, nil
+	case ids.VPC:
+		n, err := h.Store.VPC(ctx, acct, id)
+		if err != nil || n == nil {
+			return nil, orNotFound(err, prefix, id)
+		}
+		return &resource{id: id, rtype: "vpc", obj: n, tags: &n.Spec.Tags}, nil
+	case ids.Subnet:
+		sub, err := h.Store.Subnet(ctx, acct, id)
+		if err != nil || sub == nil {
+			return nil, orNotFound(err, prefix, id)
+		}
+		return &resource{id: id, rtype: "subnet", obj: sub, tags: &sub.Spec.Tags}, nil
+	case ids.SecurityGroup:
+		sg, err := h.Store.SecurityGroup(ctx, acct, id)
+		if err != nil || sg == nil {
+			return nil, orNotFound(err, prefix, id)
+		}
+		return &resource{id: id, rtype: "security-group", obj: sg, tags: &sg.Spec.Tags}, nil
+	case ids.Allocation:
+		a, err := h.Store.Address(ctx, acct, id)
+		if err != nil || a == nil {
+			return nil, orNotFound(err, prefix, id)
+		}
+		return &resource{id: id, rtype: "elastic-ip", obj: a, tags: &a.Spec.Tags}, nil
 	default:
 		kp, err := h.Store.KeyPair(ctx, acct, id)
 		if err != nil || kp == nil {
@@ -325,7 +368,37 @@ func (h *Handlers) resources(ctx context.Context, acct store.Account) ([]taggedR
 			out = append(out, taggedResource{id: id, rtype: "snapshot", tags: snaps[i].Spec.Tags})
 		}
 	}
+	vpcs, err := h.Store.VPCs(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	out = appendTagged(out, "vpc", vpcs, func(n *koalav1.Network) (string, koalav1.Tags) { return n.EC2ID(), n.Spec.Tags })
+	subnets, err := h.Store.Subnets(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	out = appendTagged(out, "subnet", subnets, func(s *koalav1.Subnet) (string, koalav1.Tags) { return s.EC2ID(), s.Spec.Tags })
+	groups, err := h.Store.SecurityGroups(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	out = appendTagged(out, "security-group", groups, func(g *koalav1.SecurityGroup) (string, koalav1.Tags) { return g.EC2ID(), g.Spec.Tags })
+	addrs, err := h.Store.Addresses(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	out = appendTagged(out, "elastic-ip", addrs, func(a *koalav1.Address) (string, koalav1.Tags) { return a.EC2ID(), a.Spec.Tags })
 	return out, nil
+}
+
+// appendTagged adds the objects that have an ID and tags.
+func appendTagged[T any](out []taggedResource, rtype string, objs []T, get func(*T) (string, koalav1.Tags)) []taggedResource {
+	for i := range objs {
+		if id, tags := get(&objs[i]); id != "" && len(tags) > 0 {
+			out = append(out, taggedResource{id: id, rtype: rtype, tags: tags})
+		}
+	}
+	return out
 }
 
 func (h *Handlers) describe(ctx context.Context, c *action.Call, in describeInput) (protocol.Body, error) {
