@@ -292,6 +292,13 @@ func seed(ctx context.Context, c client.Client, opts Options) error {
 			Spec: koalav1.ProviderNetworkSpec{Type: koalav1.ProviderNetworkBridge, Bridge: "br-koala", Default: true,
 				Description: "The local stack's network of the VPCs (simulated: no bridge is made)"},
 		},
+		// Elastic IPs come from TEST-NET-2 (RFC 5737): addresses that route nowhere, as
+		// nothing announces them here.
+		&koalav1.AddressPool{
+			ObjectMeta: metav1.ObjectMeta{Name: localAddressPool},
+			Spec: koalav1.AddressPoolSpec{Addresses: []string{"198.51.100.0/24"}, Default: true,
+				Description: "The local stack's Elastic IPs (simulated: nothing announces them)"},
+		},
 	} {
 		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
@@ -307,6 +314,9 @@ func seed(ctx context.Context, c client.Client, opts Options) error {
 
 // localProviderNetwork names the provider network the local stack declares.
 const localProviderNetwork = "local"
+
+// localAddressPool names the pool of the local stack's Elastic IPs.
+const localAddressPool = "local-public"
 
 // localKeyName names the AccessKey whose credentials go into .koala/env.
 const localKeyName = "local"
