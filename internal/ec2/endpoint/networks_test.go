@@ -15,11 +15,7 @@ import (
 )
 
 // The pool Elastic IPs come from in these tests: 203.0.113.10 to 203.0.113.250
-// (TEST-NET-3). Cluster-scoped, so shared by the tests of this file. The provider
-// networks are instance_networks_test.go's: neither is the default, so that accounts
-// get no default VPC behind the tests' backs; CreateVpc needs a default one, so VPCs
-// are made with kubectl here and the EC2 VPC actions are driven in the e2e suite,
-// whose local stack has a default provider network.
+// (TEST-NET-3). Cluster-scoped, so shared by the tests of this file.
 const (
 	testPoolName  = "public"
 	testPoolRange = "203.0.113.10-203.0.113.250"
@@ -54,14 +50,16 @@ func tagList(kv ...string) []types.Tag {
 	return tags
 }
 
-func TestVPCsAreDescribedFilteredAndCheckedLikeEC2s(t *testing.T) {
+func TestVPCsAreCreatedDescribedFilteredAndCheckedLikeEC2s(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ensureProviderNetworks(t, g)
 	a := newAccount(t)
-	vpc := a.vpcOf(g, "prod", "10.20.0.0/16", false)
-	id := vpc.Status.VPCID
-	_, err := a.EC2.CreateTags(a.ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: tagList("Name", "prod")})
+	created, err := a.EC2.CreateVpc(a.ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.20.0.0/16")})
+	g.Expect(err).NotTo(HaveOccurred())
+	id := aws.ToString(created.Vpc.VpcId)
+	g.Expect(id).To(MatchRegexp(`^vpc-[0-9a-f]{17}$`))
+	g.Expect(ec2.NewVpcAvailableWaiter(a.EC2).Wait(a.ctx, &ec2.DescribeVpcsInput{VpcIds: []string{id}}, timeout)).To(Succeed())
+	_, err = a.EC2.CreateTags(a.ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: tagList("Name", "prod")})
 	g.Expect(err).NotTo(HaveOccurred())
 
 	out, err := a.EC2.DescribeVpcs(a.ctx, &ec2.DescribeVpcsInput{VpcIds: []string{id}})
@@ -84,16 +82,19 @@ func TestVPCsAreDescribedFilteredAndCheckedLikeEC2s(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(byCIDR.Vpcs).To(BeEmpty())
 
-	// Ranges EC2 refuses: wider than /16, narrower than /28; and what is no CIDR. Without
-	// a default provider network, a valid range is refused with what is missing.
+	// Ranges EC2 refuses: wider than /16, narrower than /28; and what is no CIDR.
 	for _, cidr := range []string{"10.0.0.0/8", "10.0.0.0/29"} {
 		_, err := a.EC2.CreateVpc(a.ctx, &ec2.CreateVpcInput{CidrBlock: aws.String(cidr)})
 		expectError(g, err, "InvalidVpc.Range")
 	}
 	_, err = a.EC2.CreateVpc(a.ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("banana")})
 	expectError(g, err, "InvalidParameterValue")
-	_, err = a.EC2.CreateVpc(a.ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.21.0.0/16")})
-	g.Expect(expectError(g, err, "UnsupportedOperation").Message).To(ContainSubstring("ProviderNetwork"))
+	// The account has had its default VPC since it was made; a second is refused.
+	def, err := a.EC2.DescribeVpcs(a.ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{filter("is-default", "true")}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(def.Vpcs).To(HaveLen(1))
+	_, err = a.EC2.CreateDefaultVpc(a.ctx, &ec2.CreateDefaultVpcInput{})
+	expectError(g, err, "DefaultVpcAlreadyExists")
 	_, err = a.EC2.DescribeVpcs(a.ctx, &ec2.DescribeVpcsInput{VpcIds: []string{"vpc-0123456789abcdef0"}})
 	expectError(g, err, "InvalidVpcID.NotFound")
 
@@ -108,9 +109,8 @@ func TestVPCsAreDescribedFilteredAndCheckedLikeEC2s(t *testing.T) {
 func TestSubnetsMustFitTheirVPCAndNotOverlapAndAVPCInUseCannotBeDeleted(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ensureProviderNetworks(t, g)
 	a := newAccount(t)
-	vpc := a.vpcOf(g, "main", "10.30.0.0/16", false).Status.VPCID
+	vpc := a.vpcOf(g, "main", "10.30.0.0/16").Status.VPCID
 
 	sub, err := a.EC2.CreateSubnet(a.ctx, &ec2.CreateSubnetInput{VpcId: aws.String(vpc), CidrBlock: aws.String("10.30.1.0/24"), AvailabilityZone: aws.String(zoneA)})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -20,9 +20,8 @@ func tcp(port int32, cidrs ...string) types.IpPermission {
 func TestSecurityGroupsAndTheirRulesBehaveAsInEC2(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ensureProviderNetworks(t, g)
 	a := newAccount(t)
-	vpc := a.vpcOf(g, "main", "10.40.0.0/16", false)
+	vpc := a.vpcOf(g, "main", "10.40.0.0/16")
 	vpcID := vpc.Status.VPCID
 
 	web, err := a.EC2.CreateSecurityGroup(a.ctx, &ec2.CreateSecurityGroupInput{
@@ -124,9 +123,8 @@ func TestSecurityGroupsAndTheirRulesBehaveAsInEC2(t *testing.T) {
 func TestAGroupWithInstancesCannotBeDeleted(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ensureProviderNetworks(t, g)
 	a := newAccount(t)
-	vpc := a.vpcOf(g, "main", "10.41.0.0/16", false)
+	vpc := a.vpcOf(g, "main", "10.41.0.0/16")
 	sub := a.subnetOf(g, "a", vpc, "10.41.1.0/24", zoneA)
 	grp, err := a.EC2.CreateSecurityGroup(a.ctx, &ec2.CreateSecurityGroupInput{
 		GroupName: aws.String("app"), Description: aws.String("app"), VpcId: aws.String(vpc.Status.VPCID)})
