@@ -89,12 +89,14 @@ run:
 	@go build -o $(BIN)/koala-local ./cmd/koala-local
 	KUBEBUILDER_ASSETS=$$(hack/build-controlplane.sh) $(BIN)/koala-local
 
-## bench: Go benchmarks of the hot paths, then the side-by-side run against moto_server
-## (COUNT instances, default 1000); results go to bench/results/
+## bench: Go benchmarks of the hot paths, then the side-by-side run against moto_server,
+## one per size in BENCH_SIZES (instances; 10000 takes about half an hour); results,
+## with a plot when python3-matplotlib is installed, go to bench/results/
+BENCH_SIZES ?= 1000 10000
 bench:
 	mkdir -p bench/results
 	go test -run='^$$' -bench=. -benchmem ./internal/... | tee bench/results/go-benchmarks.txt
-	KUBEBUILDER_ASSETS=$(CONTROLPLANE) hack/bench-sidebyside.sh
+	KUBEBUILDER_ASSETS=$(CONTROLPLANE) BENCH_SIZES="$(BENCH_SIZES)" hack/bench-sidebyside.sh
 
 clean:
 	rm -rf $(BIN)/koala-* $(BIN)/.controlplane-build $(BIN)/images

@@ -8,7 +8,8 @@ Koala's local stack and moto_server, in one run, each figure taken twice:
                 the figure is the server's (and the loopback's) time.
 
 Prints a markdown table of figures and ratios (moto / Koala: above 1 means Koala is
-faster) and writes it to --out.
+faster) and writes it to --out, with the operator's figures (bench/koalaside.py) when
+the operator's metrics are given.
 """
 import argparse
 import http.client
@@ -20,6 +21,8 @@ import time
 import urllib.parse
 
 import boto3
+
+import koalaside
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -30,18 +33,20 @@ INSTANCE_ID = re.compile(rb"<instanceId>(i-[0-9a-f]+)</instanceId>")
 
 
 class Target:
-    def __init__(self, name, endpoint, region, key, secret, image_query):
+    def __init__(self, name, endpoint, region, key, secret, image_query, observer=None):
         self.name = name
+        # observer (Koala only) measures the operator's side of the batch launches.
+        self.observer = observer
         self.endpoint = endpoint
         self.region = region
         self.creds = Credentials(key, secret)
         self.client = boto3.client(
             "ec2", endpoint_url=endpoint, region_name=region,
             aws_access_key_id=key, aws_secret_access_key=secret,
-            config=Config(retries={"max_attempts": 1}, max_pool_connections=4))
+            config=Config(retries={"max_attempts": 1}, max_pool_connections=4, read_timeout=900))
         u = urllib.parse.urlparse(endpoint)
         self.host, self.port = u.hostname, u.port
-        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=300)
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=900)
         self.image = image_query(self.client)
 
     def raw(self, params):
@@ -116,6 +121,8 @@ def run_workload(t, count, batch, repeats, single):
     r["RunInstances (1) p99"] = (pct(e2e, 99), pct(srv, 99), "s")
 
     # Launch `count` more in batches, each batch tagged, half through boto3, half raw.
+    if t.observer:
+        t.observer.start()
     ids = []
     launched_e2e = launched_srv = 0
     e2e_time = srv_time = 0.0
@@ -137,6 +144,9 @@ def run_workload(t, count, batch, repeats, single):
             launched_srv += batch
             ids += [m.decode() for m in INSTANCE_ID.findall(body)]
     r[f"Launch rate, batches of {batch} (instances/s)"] = (launched_e2e / e2e_time, launched_srv / srv_time, "/s")
+    operator = None
+    if t.observer:
+        operator = t.observer.finish(ids, lambda: wait_running(t) or settle_volumes(t, count))
 
     # DescribeInstances of everything, paginated.
     def describe_all_e2e():
@@ -177,11 +187,57 @@ def run_workload(t, count, batch, repeats, single):
     srv = [t.raw({"Action": "DescribeInstances", "InstanceId.1": one})[0] for _ in range(repeats * 5)]
     r["DescribeInstances by ID p50"] = (statistics.median(e2e), statistics.median(srv), "s")
 
+    r.update(state_workload(t, ids[:batch], repeats))
     r.update(volume_workload(t, count, repeats))
-    return r, seen
+    if t.observer:
+        operator.update(t.observer.rss())
+    return r, operator
 
 
-def settle(t, count):
+def count_raw(t, params):
+    """Counts the instances a (paginated) DescribeInstances returns, without parsing."""
+    token, n = None, 0
+    while True:
+        p = dict(params, MaxResults="1000")
+        if token:
+            p["NextToken"] = token
+        _, body = t.raw(p)
+        n += len(INSTANCE_ID.findall(body))
+        m = NEXT_TOKEN.search(body)
+        if not m:
+            return n
+        token = m.group(1).decode()
+
+
+def wait_running(t, timeout=1800):
+    """Waits (untimed) until no instance is pending."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if count_raw(t, {"Action": "DescribeInstances", "Filter.1.Name": "instance-state-name",
+                         "Filter.1.Value.1": "pending"}) == 0:
+            return
+        time.sleep(2)
+    raise RuntimeError(f"{t.name}: instances still pending after {timeout} s")
+
+
+def state_workload(t, stop_ids, repeats):
+    """Stops one batch (untimed, waiting until they are stopped), then times
+    DescribeInstances filtered by instance-state-name=stopped: a filter that the rest of
+    the instances (running) must be checked against."""
+    c = t.client
+    c.stop_instances(InstanceIds=stop_ids)
+    flt = {"Action": "DescribeInstances", "Filter.1.Name": "instance-state-name", "Filter.1.Value.1": "stopped"}
+    deadline = time.time() + 600
+    while count_raw(t, flt) < len(stop_ids):
+        if time.time() > deadline:
+            raise RuntimeError(f"{t.name}: instances did not stop")
+        time.sleep(1)
+    e2e = timed(lambda: c.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["stopped"]}]), repeats)
+    srv = [t.raw(flt)[0] for _ in range(repeats)]
+    return {f"DescribeInstances by state ({len(stop_ids)} stopped) p50": (statistics.median(e2e), statistics.median(srv), "s")}
+
+
+def settle_volumes(t, count):
     """Waits (untimed) until every volume is attached or available: the instances just
     launched are still booting on Koala, whose operator and simulator share the
     machine's cores with the endpoint; moto has nothing to do in the background."""
@@ -205,7 +261,7 @@ def volume_workload(t, count, repeats):
     the endpoint's throttling instead."""
     r = {}
     c = t.client
-    settle(t, count)
+    settle_volumes(t, count)
     # Koala's endpoint throttles each key (100 describe calls at once, 20 a second
     # after); let its bucket fill, so that what follows (about 70 calls) is not throttled.
     time.sleep(6)
@@ -254,7 +310,7 @@ def volumes_only(targets, count, batch, repeats):
             t.raw({"Action": "RunInstances", "ImageId": t.image, "InstanceType": "t3.micro",
                    "MinCount": str(batch), "MaxCount": str(batch)})
     for t in targets:
-        settle(t, count)
+        settle_volumes(t, count)
     time.sleep(6)  # Koala's throttling bucket refills (see volume_workload)
 
     def describe_all_e2e(t):
@@ -304,6 +360,8 @@ def volumes_only(targets, count, batch, repeats):
 
 
 def fmt(v, unit):
+    if v != v:
+        return "-"  # not measured (NaN)
     if unit == "/s":
         return f"{v:,.0f}/s"
     if v < 1:
@@ -320,7 +378,17 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--single", type=int, default=30)
     ap.add_argument("--out", help="write the markdown table here")
-    ap.add_argument("--only", choices=["volumes"], help="run only this part of the workload")
+    ap.add_argument("--only", choices=["volumes", "scale"],
+                    help="run only this part of the workload (scale: bench/scale.py, for large sizes)")
+    ap.add_argument("--settle-deadline", type=float, default=1800,
+                    help="--only scale: seconds to wait for every instance to run before reading the operator")
+    ap.add_argument("--koala-endpoint", help="EC2 endpoint to use instead of the env file's")
+    ap.add_argument("--kubeconfig", help="the stack's kubeconfig, for the operator's figures")
+    ap.add_argument("--operator-metrics", help="URL of koala-operator's metrics")
+    ap.add_argument("--operator-pid", type=int)
+    ap.add_argument("--ec2-pid", type=int)
+    ap.add_argument("--operator-pprof", help="base URL of koala-operator's pprof server")
+    ap.add_argument("--operator-bin", help="the koala-operator binary, to read its profile")
     args = ap.parse_args()
 
     env = {}
@@ -328,22 +396,34 @@ def main():
         m = re.match(r"export (\w+)=(.*)", line.strip())
         if m:
             env[m.group(1)] = m.group(2)
-    koala = Target("koala", env["AWS_ENDPOINT_URL"], env["AWS_DEFAULT_REGION"],
-                   env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], koala_image)
+    observer = None
+    if args.operator_metrics:
+        observer = koalaside.Observer(args.kubeconfig, args.operator_metrics, args.operator_pid, args.ec2_pid,
+                                      args.operator_pprof, args.operator_bin)
+    koala = Target("koala", args.koala_endpoint or env["AWS_ENDPOINT_URL"], env["AWS_DEFAULT_REGION"],
+                   env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], koala_image, observer)
     moto = Target("moto", args.moto, "us-east-1", "testing", "testing", moto_image)
 
-    results = {}
+    results, operator = {}, None
     if args.only == "volumes":
         print("running the volume workload against moto and koala ...", file=sys.stderr)
         results = volumes_only((moto, koala), args.count, args.batch, args.repeats)
+    if args.only == "scale":
+        import scale
+        rows, operator = scale.run(koala, moto, args.count, args.batch, args.repeats, args.settle_deadline)
+        nan = float("nan")
+        results = {"koala": {n: (nan, k, u) for n, (k, _, u) in rows.items()},
+                   "moto": {n: (nan, m, u) for n, (_, m, u) in rows.items()}}
     for t in (moto, koala):
         if args.only:
             break
         print(f"running the workload against {t.name} ...", file=sys.stderr)
-        results[t.name], _ = run_workload(t, args.count, args.batch, args.repeats, args.single)
+        results[t.name], op = run_workload(t, args.count, args.batch, args.repeats, args.single)
+        operator = operator or op
 
     lines = [
-        f"Side-by-side, {args.count} instances launched in batches of {args.batch}, one run "
+        f"Side-by-side, {args.count} instances launched in batches of {args.batch}, one run, "
+        f"{args.single} single launches, p50 of {args.repeats} describes ({args.repeats * 5} by ID) "
         f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). Ratio = moto / Koala for times, "
         "Koala / moto for rates: above 1 means Koala is faster.",
         "",
@@ -360,13 +440,49 @@ def main():
         summary[name] = {"koala_e2e": ke, "moto_e2e": me, "koala_server": ks, "moto_server": ms,
                          "ratio_e2e": re_, "ratio_server": rs}
         lines.append(f"| {name} | {fmt(ke, unit)} | {fmt(me, unit)} | {re_:.1f}x | {fmt(ks, unit)} | {fmt(ms, unit)} | {rs:.1f}x |")
+    if operator:
+        lines += operator_lines(operator)
+        if args.out:
+            observer.profile_top(args.out.rsplit(".", 1)[0] + "-operator-cpu.txt")
     table = "\n".join(lines) + "\n"
     print(table)
     if args.out:
         with open(args.out, "w") as f:
             f.write(table)
         with open(args.out.rsplit(".", 1)[0] + ".json", "w") as f:
-            json.dump(summary, f, indent=2)
+            json.dump({"count": args.count, "workloads": summary, "operator": operator}, f, indent=2)
+
+
+def operator_lines(op):
+    mib = 1024 * 1024
+    lines = [
+        "",
+        f"Operator side, over the batch launches ({op['launched']} instances), until every instance ran and its volume was attached:",
+        "",
+        "| figure | value |",
+        "| --- | ---: |",
+        f"| Instance created -> VirtualMachine created p50 (watch to watch) | {fmt(op.get('vm_latency_p50', float('nan')), 's')} |",
+        f"| Instance created -> VirtualMachine created p99 | {fmt(op.get('vm_latency_p99', float('nan')), 's')} |",
+        f"| instance reconcile p50 (controller_runtime_reconcile_time_seconds) | {fmt(op['reconcile_p50'], 's')} |",
+        f"| instance reconcile p99 | {fmt(op['reconcile_p99'], 's')} |",
+        f"| first Instance created -> every instance running, volumes attached | {fmt(op['all_running_after'], 's')} |",
+        f"| instance reconciles per launched instance | {op['reconciles'] / op['launched']:.2f} |",
+        *([f"| instances running when read (of {op['launched']}) | {op['running_at_end']} |"] if "running_at_end" in op else []),
+        f"| instance reconcile errors | {op['reconcile_errors']:.0f} |",
+        f"| operator's API writes per launched instance (its rest_client_requests_total) | {op['operator_writes_per_instance']:.2f} |",
+        f"| koala-operator RSS at the end (peak) | {op['operator_VmRSS'] / mib:.0f} MiB ({op['operator_VmHWM'] / mib:.0f} MiB) |",
+        f"| koala-ec2 RSS at the end (peak) | {op['ec2_VmRSS'] / mib:.0f} MiB ({op['ec2_VmHWM'] / mib:.0f} MiB) |",
+        "",
+        "kube-apiserver's apiserver_request_total, writes per launched instance by verb and resource (all clients: "
+        "the endpoint creates instances and volumes, the simulator plays KubeVirt and CDI, the operator does the rest):",
+        "",
+        "| verb resource | per instance |",
+        "| --- | ---: |",
+    ]
+    for k, v in op["apiserver_writes"].items():
+        if v >= 0.005:
+            lines.append(f"| {k} | {v:.2f} |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -33,6 +33,10 @@ import (
 	"github.com/koala-dev/koala/internal/zones"
 )
 
+// launchQuietPeriod is how long the status of an instance that the EC2 endpoint
+// launched may stay unwritten while it is only pending (see patchStatus).
+const launchQuietPeriod = 2 * time.Minute
+
 // InstanceFinalizer lets the operator delete an instance's VirtualMachine (and wait
 // for it to be gone) before the Instance disappears.
 const InstanceFinalizer = "cloud.koala.dev/instance"
@@ -82,9 +86,12 @@ type instancePhase func(ctx context.Context, s *instanceScope) (ctrl.Result, err
 func (r *InstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&koalav1.Instance{}).
-		Owns(&kubevirtv1.VirtualMachine{}).
+		// Only the changes of a VM or VMI that the instance's status or VM depend on: at
+		// 10,000 instances each launch brings about ten status updates of the two, which
+		// would each cost a reconcile.
+		Owns(&kubevirtv1.VirtualMachine{}, builder.WithPredicates(vmChanged)).
 		// The VMI belongs to the VM, not to the instance; its labels name the instance.
-		Watches(&kubevirtv1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(instanceOfLabelled)).
+		Watches(&kubevirtv1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(instanceOfLabelled), builder.WithPredicates(vmiChanged)).
 		Watches(&koalav1.Image{}, handler.EnqueueRequestsFromMapFunc(r.instancesUsingImage)).
 		Watches(&koalav1.KeyPair{}, handler.EnqueueRequestsFromMapFunc(r.instancesUsingKey)).
 		Watches(&instancetypev1beta1.VirtualMachineClusterInstancetype{}, handler.EnqueueRequestsFromMapFunc(r.instancesOfType)).
@@ -110,6 +117,30 @@ func (r *InstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("instance").
 		Complete(r)
+}
+
+// vmChanged passes the updates of a VirtualMachine that the instance reconciler acts
+// on: its spec (generation) and its deletion. Its status is KubeVirt's report to
+// itself; the instance reads the guest's state from the VMI.
+var vmChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() ||
+			!e.ObjectOld.GetDeletionTimestamp().Equal(e.ObjectNew.GetDeletionTimestamp())
+	},
+}
+
+// vmiChanged passes the updates of a VirtualMachineInstance that change what the
+// instance's status shows (phase, address, node) or its deletion.
+var vmiChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		old, okOld := e.ObjectOld.(*kubevirtv1.VirtualMachineInstance)
+		cur, okNew := e.ObjectNew.(*kubevirtv1.VirtualMachineInstance)
+		if !okOld || !okNew {
+			return true
+		}
+		return old.Status.Phase != cur.Status.Phase || old.Status.NodeName != cur.Status.NodeName ||
+			primaryIP(old) != primaryIP(cur) || !old.DeletionTimestamp.Equal(cur.DeletionTimestamp)
+	},
 }
 
 func instanceOfLabelled(_ context.Context, obj client.Object) []reconcile.Request {
@@ -237,8 +268,12 @@ func (r *InstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	s := &instanceScope{instance: inst}
 	statusBase := inst.DeepCopy()
 	defer func() {
-		if err := r.patchStatus(ctx, statusBase, s, retErr); err != nil {
+		wait, err := r.patchStatus(ctx, statusBase, s, retErr)
+		if err != nil {
 			retErr = errors.Join(retErr, err)
+		}
+		if wait > 0 && (result.RequeueAfter == 0 || wait < result.RequeueAfter) {
+			result.RequeueAfter = wait
 		}
 	}()
 
@@ -260,32 +295,38 @@ func (r *InstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 }
 
 // patchStatus computes the status from what the phases observed and writes it if it
-// changed. observedGeneration moves only when the reconcile succeeded.
-func (r *InstanceReconciler) patchStatus(ctx context.Context, base *koalav1.Instance, s *instanceScope, reconcileErr error) error {
+// changed. observedGeneration moves only when the reconcile succeeded. It returns how
+// long to wait before looking again when it held back a launch's first write.
+func (r *InstanceReconciler) patchStatus(ctx context.Context, base *koalav1.Instance, s *instanceScope, reconcileErr error) (time.Duration, error) {
 	inst := s.instance
 	if s.id == "" {
-		return nil // nothing known yet
+		return 0, nil // nothing known yet
 	}
 	previous := inst.Status.State
+	now := r.Clock.Now()
 	setInstanceStatus(&inst.Status, instanceObservation{
 		desired:  inst.Spec.State,
 		deleting: !inst.DeletionTimestamp.IsZero(),
 		vm:       s.vm,
 		vmi:      s.vmi,
 		blocked:  s.blocked,
-		now:      r.Clock.Now(),
+		launched: inst.CreationTimestamp.Time,
+		now:      now,
 	})
 	if reconcileErr == nil {
 		inst.Status.ObservedGeneration = inst.Generation
 	}
 	if equality.Semantic.DeepEqual(base.Status, inst.Status) || r.written.behind(client.ObjectKeyFromObject(inst), base.ResourceVersion) {
-		return nil
+		return 0, nil
+	}
+	if wait := launchQuiet(base, inst, s.blocked, reconcileErr, now); wait > 0 {
+		return wait, nil
 	}
 	if err := r.Client.Status().Patch(ctx, inst, client.MergeFrom(base)); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil
+			return 0, nil
 		}
-		return fmt.Errorf("patching status: %w", err)
+		return 0, fmt.Errorf("patching status: %w", err)
 	}
 	r.written.wrote(client.ObjectKeyFromObject(inst), inst.ResourceVersion)
 	if inst.Status.State != previous && r.Recorder != nil {
@@ -301,7 +342,28 @@ func (r *InstanceReconciler) patchStatus(ctx context.Context, base *koalav1.Inst
 				"Instance %s is %s", s.id, inst.Status.State)
 		}
 	}
-	return nil
+	return 0, nil
+}
+
+// launchQuiet says how long to hold back the first status write of an instance that
+// the EC2 endpoint launched, while that write would only say "pending": its ID,
+// reservation and zone are already in its annotations, and the endpoint shows it as
+// pending from its spec. Most launches then run within the quiet period, and their
+// first write says "running": one status write per launch instead of two, and no event
+// (a launch's first state has none). An instance that is blocked, failed to reconcile
+// or is still pending after launchQuietPeriod is written at once, so that kubectl users
+// see why it waits. It returns 0 when the write should go ahead.
+func launchQuiet(base, inst *koalav1.Instance, blocked *metav1.Condition, reconcileErr error, now time.Time) time.Duration {
+	if base.Status.InstanceID != "" || inst.Annotations[koalav1.IDAnnotation] == "" ||
+		inst.Status.State != koalav1.InstanceStatePending || blocked != nil || reconcileErr != nil {
+		return 0
+	}
+	wait := inst.CreationTimestamp.Add(launchQuietPeriod).Sub(now)
+	if wait <= 0 {
+		return 0
+	}
+	// The creation time has a resolution of a second: never come back in a hurry.
+	return max(wait, time.Second)
 }
 
 func stateEventReason(s koalav1.InstanceStateName) string {

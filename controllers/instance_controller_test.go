@@ -110,6 +110,26 @@ func TestInstanceLaunchesThroughPendingToRunningWithTheVMsAddress(t *testing.T) 
 	g.Expect(inst.Status.NodeName).To(Equal("node-" + strings.TrimPrefix(inst.Status.AvailabilityZone, "zone-")))
 }
 
+func TestAnInstanceTheEndpointLaunchedIsFirstWrittenRunningWithItsCreationAsLaunchTime(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	img := availableImage(t, g, ns)
+	id := ids.New(ids.Instance)
+	inst := testgen.Instance(id, ns, img.Status.ImageID, testgen.WithEC2ID(id))
+	g.Expect(k8s.Create(context.Background(), inst)).To(Succeed())
+	states := recordStates(t, inst)
+
+	g.Eventually(func(g Gomega) {
+		get(g, inst)
+		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning))
+	}, timeout).Should(Succeed())
+	// The guest ran within the quiet period: the status was written once, running, and
+	// never said only "pending" (the endpoint showed that from the spec).
+	g.Consistently(states, time.Second).Should(Equal([]koalav1.InstanceStateName{koalav1.InstanceStateRunning}))
+	g.Expect(inst.Status.InstanceID).To(Equal(id))
+	g.Expect(inst.Status.LaunchTime.Time).To(BeTemporally("==", inst.CreationTimestamp.Time), "the launch time the endpoint showed meanwhile")
+}
+
 func TestAnInstanceIsPlacedInTheZoneItAsksFor(t *testing.T) {
 	g := NewWithT(t)
 	inst := running(t, g, namespace(t), testgen.WithZone("zone-b"))

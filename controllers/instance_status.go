@@ -20,7 +20,19 @@ type instanceObservation struct {
 	// blocked is why the VM cannot be created yet (image, type or key missing); nil when
 	// nothing blocks.
 	blocked *metav1.Condition
-	now     time.Time
+	// launched is when the instance was created: the launch time of its first launch,
+	// which the EC2 endpoint shows before the operator has written any status.
+	launched time.Time
+	now      time.Time
+}
+
+// firstLaunch is the launch time of an instance's first launch: its creation, as the
+// EC2 endpoint shows it until the operator has written a status.
+func (o instanceObservation) firstLaunch() time.Time {
+	if o.launched.IsZero() {
+		return o.now
+	}
+	return o.launched
 }
 
 // vmiEnded reports whether the guest has stopped for good (the VMI only waits to be
@@ -87,7 +99,10 @@ func setInstanceStatus(st *koalav1.InstanceStatus, o instanceObservation) {
 	if state != prev {
 		switch state {
 		case koalav1.InstanceStatePending:
-			if prev == "" || prev == koalav1.InstanceStateStopped || prev == koalav1.InstanceStateStopping {
+			switch prev {
+			case "":
+				st.LaunchTime = &metav1.Time{Time: o.firstLaunch()}
+			case koalav1.InstanceStateStopped, koalav1.InstanceStateStopping:
 				st.LaunchTime = &metav1.Time{Time: o.now}
 			}
 			st.StateReason = nil
@@ -107,7 +122,7 @@ func setInstanceStatus(st *koalav1.InstanceStatus, o instanceObservation) {
 		}
 	}
 	if st.LaunchTime == nil {
-		st.LaunchTime = &metav1.Time{Time: o.now}
+		st.LaunchTime = &metav1.Time{Time: o.firstLaunch()}
 	}
 	// What holds a launch back is the state reason EC2 clients read, as the Ready
 	// condition is for kubectl users.

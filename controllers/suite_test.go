@@ -100,8 +100,12 @@ func startOperator(parent context.Context) (context.CancelFunc, error) {
 
 // startManager runs a manager with the given setup until ctx ends.
 func startManager(ctx context.Context, cfg *rest.Config, name string, setup func(ctrl.Manager) error) error {
+	cacheOpts := operator.CacheOptions()
+	if name == "operator" {
+		cacheOpts = operator.OperatorCacheOptions() // as the operator runs
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Cache:      operator.CacheOptions(),
+		Cache:      cacheOpts,
 		Scheme:     env.Scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Logger:     logr.Discard(),

@@ -222,7 +222,9 @@ func (r *VolumeReconciler) patchStatus(ctx context.Context, base *koalav1.Volume
 		return fmt.Errorf("patching status: %w", err)
 	}
 	r.written.wrote(client.ObjectKeyFromObject(vol), vol.ResourceVersion)
-	if vol.Status.State != previous && r.Recorder != nil {
+	// A volume's first state needs no event of its own: the object was just created (a
+	// launch's root volume would cost an event more per instance).
+	if vol.Status.State != previous && previous != "" && r.Recorder != nil {
 		r.Recorder.Eventf(vol, nil, corev1.EventTypeNormal, volumeEventReason(vol.Status.State), "StateChange",
 			"Volume %s is %s", s.id, vol.Status.State)
 	}

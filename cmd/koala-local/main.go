@@ -25,6 +25,7 @@ func main() {
 	flag.StringVar(&opts.Region, "region", opts.Region, "Region name.")
 	flag.DurationVar(&opts.TerminatedRetention, "terminated-retention", opts.TerminatedRetention, "How long terminated instances stay visible.")
 	flag.DurationVar(&opts.Simulator.StartDelay, "sim-start-delay", opts.Simulator.StartDelay, "Simulated time for a VM to boot (0: the simulator's default).")
+	flag.BoolVar(&opts.ExternalOperator, "external-operator", false, "Do not run the operator in this process: a koala-operator started with the stack's kubeconfig runs it (benchmarks measure it apart).")
 	zopts := zap.Options{}
 	zopts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -56,6 +56,11 @@ type Options struct {
 	TerminatedRetention time.Duration
 	// Simulator configures the KubeVirt simulator (delays, nodes).
 	Simulator kubevirtsim.Options
+	// ExternalOperator leaves the operator out of this process: a koala-operator started
+	// with the stack's kubeconfig takes its place (the benchmark does so, to measure the
+	// operator's memory and requests apart from the rest). The stack is not ready until
+	// that operator has made the account's access key.
+	ExternalOperator bool
 	// Log receives the components' logs.
 	Log logr.Logger
 	// Out receives the few lines meant for the user (the ready line).
@@ -147,14 +152,22 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 
 	// The operator and the simulator run as separate managers, as they would as
 	// separate programs: the operator knows nothing of the simulator.
-	for name, setup := range map[string]func(ctrl.Manager) error{
+	components := map[string]func(ctrl.Manager) error{
 		"operator": func(m ctrl.Manager) error {
 			return operator.Setup(ctx, m, operator.Config{Region: opts.Region, TerminatedRetention: opts.TerminatedRetention, InstanceWorkers: 8})
 		},
 		"kubevirt-simulator": opts.Simulator.SetupWithManager,
-	} {
+	}
+	if opts.ExternalOperator {
+		delete(components, "operator")
+	}
+	for name, setup := range components {
+		cacheOpts := operator.CacheOptions()
+		if name == "operator" {
+			cacheOpts = operator.OperatorCacheOptions()
+		}
 		mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-			Cache:   operator.CacheOptions(),
+			Cache:   cacheOpts,
 			Scheme:  env.Scheme,
 			Metrics: metricsserver.Options{BindAddress: "0"},
 			Logger:  opts.Log.WithName(name),

@@ -13,6 +13,7 @@ func BindFlags(fs *flag.FlagSet, opts *RunOptions) {
 	fs.IntVar(&opts.InstanceWorkers, "instance-workers", 8, "Instances reconciled in parallel.")
 	fs.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the liveness and readiness probes; 0 disables them.")
+	fs.StringVar(&opts.PprofAddr, "pprof-bind-address", "", "Address to serve Go's profiles (/debug/pprof/) on, for profiling; empty disables it.")
 	fs.BoolVar(&opts.LeaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
 	fs.StringVar(&opts.Namespace, "namespace", "", "The operator's own namespace, holding its Lease and status ConfigMap (default: the pod's).")
 	fs.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: -namespace).")

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/clock"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,6 +59,56 @@ func CacheOptions() cache.Options {
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
 	}
+}
+
+// OperatorCacheOptions are CacheOptions with what only the operator may drop: of
+// VirtualMachineInstances it keeps what the reconcilers read (the guest's phase, node,
+// addresses and volumes), of VirtualMachines all but their status, which it never
+// reads. A VMI's domain spec and conditions are most of its size; at 10,000 instances
+// they would be most of the operator's memory. (The KubeVirt simulator, which shares
+// CacheOptions in tests and the local stack, needs them whole.)
+func OperatorCacheOptions() cache.Options {
+	o := CacheOptions()
+	o.ByObject[&kubevirtv1.VirtualMachine{}] = cache.ByObject{Transform: slimVM}
+	o.ByObject[&kubevirtv1.VirtualMachineInstance{}] = cache.ByObject{Transform: slimVMI}
+	return o
+}
+
+// slimVM drops a VirtualMachine's managed fields and status. Its spec stays whole: the
+// operator patches it with a merge patch computed from the cached copy.
+func slimVM(obj any) (any, error) {
+	vm, ok := obj.(*kubevirtv1.VirtualMachine)
+	if !ok {
+		return obj, nil
+	}
+	vm.ManagedFields = nil
+	vm.Status = kubevirtv1.VirtualMachineStatus{}
+	return vm, nil
+}
+
+// slimVMI keeps of a VirtualMachineInstance its metadata (without managed fields), the
+// names of the claims its volumes use, and its phase, node, interfaces and volume
+// statuses: all that the instance and volume reconcilers read.
+func slimVMI(obj any) (any, error) {
+	vmi, ok := obj.(*kubevirtv1.VirtualMachineInstance)
+	if !ok {
+		return obj, nil
+	}
+	vmi.ManagedFields = nil
+	vols := make([]kubevirtv1.Volume, 0, len(vmi.Spec.Volumes))
+	for _, v := range vmi.Spec.Volumes {
+		slim := kubevirtv1.Volume{Name: v.Name}
+		slim.DataVolume, slim.PersistentVolumeClaim = v.DataVolume, v.PersistentVolumeClaim
+		vols = append(vols, slim)
+	}
+	vmi.Spec = kubevirtv1.VirtualMachineInstanceSpec{Volumes: vols}
+	vmi.Status = kubevirtv1.VirtualMachineInstanceStatus{
+		Phase:        vmi.Status.Phase,
+		NodeName:     vmi.Status.NodeName,
+		Interfaces:   vmi.Status.Interfaces,
+		VolumeStatus: vmi.Status.VolumeStatus,
+	}
+	return vmi, nil
 }
 
 // Setup registers the indexes and reconcilers with mgr.

@@ -38,6 +38,8 @@ type RunOptions struct {
 	// MetricsAddr and ProbeAddr are the metrics and the liveness/readiness endpoints'
 	// addresses; "0" disables one.
 	MetricsAddr, ProbeAddr string
+	// PprofAddr serves Go's profiles (net/http/pprof) when set; "" or "0" disables it.
+	PprofAddr string
 	// LeaderElect makes replicas elect one leader that reconciles.
 	LeaderElect bool
 	// Namespace is the operator's own: its Lease and its status ConfigMap are there.
@@ -101,10 +103,11 @@ func Run(ctx context.Context, restCfg *rest.Config, opts RunOptions) error {
 
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                        scheme.New(),
-		Cache:                         CacheOptions(),
+		Cache:                         OperatorCacheOptions(),
 		Logger:                        log,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.ProbeAddr,
+		PprofBindAddress:              opts.PprofAddr,
 		LeaderElection:                opts.LeaderElect,
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,

@@ -58,6 +58,17 @@ func WithDisableAPITermination() InstanceOption {
 	return func(i *koalav1.Instance) { i.Spec.DisableAPITermination = true }
 }
 
+// WithEC2ID gives the instance its EC2 ID in advance, as the EC2 endpoint does for the
+// instances it launches.
+func WithEC2ID(id string) InstanceOption {
+	return func(i *koalav1.Instance) {
+		if i.Annotations == nil {
+			i.Annotations = map[string]string{}
+		}
+		i.Annotations[koalav1.IDAnnotation] = id
+	}
+}
+
 // ImageOption modifies an Image under construction.
 type ImageOption func(*koalav1.Image)
 

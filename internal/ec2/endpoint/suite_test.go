@@ -189,8 +189,12 @@ func (b *syncBuffer) String() string {
 // startManager runs a manager with the given setup until ctx ends.
 func startManager(ctx context.Context, name string, setup func(ctrl.Manager) error) error {
 	skip, recoverPanic := true, false
+	cacheOpts := operator.CacheOptions()
+	if name == "operator" {
+		cacheOpts = operator.OperatorCacheOptions() // as the operator runs
+	}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Cache:      operator.CacheOptions(),
+		Cache:      cacheOpts,
 		Scheme:     env.Scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Logger:     logr.Discard(),

@@ -216,8 +216,8 @@ func (s *Store) await(ctx context.Context, obj client.Object, deleted bool) {
 		return
 	}
 	key := client.ObjectKeyFromObject(obj)
-	deadline := time.Now().Add(s.awaitTimeout)
-	wait := 500 * time.Microsecond
+	start := time.Now()
+	deadline := start.Add(s.awaitTimeout)
 	for {
 		err := s.cache.Get(ctx, key, probe)
 		switch {
@@ -231,10 +231,23 @@ func (s *Store) await(ctx context.Context, obj client.Object, deleted bool) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return
 		}
-		time.Sleep(wait)
-		if wait < 10*time.Millisecond {
-			wait *= 2
-		}
+		time.Sleep(awaitInterval(time.Since(start)))
+	}
+}
+
+// awaitInterval is how long await sleeps between looks at the cache, after waiting
+// elapsed. The watch brings a write to the cache within a millisecond or two on a
+// healthy cluster, and a launch awaits two writes (volume, instance): polling finely at
+// first keeps about a millisecond per write off RunInstances, which a doubling
+// interval spent oversleeping. A cache that lags is looked at less and less often.
+func awaitInterval(elapsed time.Duration) time.Duration {
+	switch {
+	case elapsed < 5*time.Millisecond:
+		return 200 * time.Microsecond
+	case elapsed < 50*time.Millisecond:
+		return time.Millisecond
+	default:
+		return 10 * time.Millisecond
 	}
 }
 
