@@ -117,3 +117,46 @@ func BoolString(b bool) string {
 	}
 	return "false"
 }
+
+// Candidates returns the objects a Describe call looks at: with ids, each of them once
+// (all must exist, else notFound names the missing ones); without, every object that
+// has its EC2 ID.
+func Candidates[T any, P interface {
+	*T
+	EC2ID() string
+}](ids []string, one func(id string) (P, error), all func() ([]T, error), notFound func(missing ...string) error) ([]P, error) {
+	var out []P
+	if len(ids) == 0 {
+		list, err := all()
+		if err != nil {
+			return nil, err
+		}
+		for i := range list {
+			if P(&list[i]).EC2ID() != "" {
+				out = append(out, &list[i])
+			}
+		}
+		return out, nil
+	}
+	var missing []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		obj, err := one(id)
+		if err != nil {
+			return nil, err
+		}
+		if obj == nil {
+			missing = append(missing, id)
+			continue
+		}
+		out = append(out, obj)
+	}
+	if len(missing) > 0 {
+		return nil, notFound(missing...)
+	}
+	return out, nil
+}

@@ -371,38 +371,12 @@ func (h *Handlers) describe(ctx context.Context, c *action.Call, in netview.Desc
 	if err != nil {
 		return nil, err
 	}
-	var candidates []*koalav1.Subnet
-	if len(in.IDs) > 0 {
-		var missing []string
-		seen := map[string]bool{}
-		for _, id := range in.IDs {
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			s, err := h.Store.Subnet(ctx, c.Account, id)
-			if err != nil {
-				return nil, err
-			}
-			if s == nil {
-				missing = append(missing, id)
-				continue
-			}
-			candidates = append(candidates, s)
-		}
-		if len(missing) > 0 {
-			return nil, notFound(missing...)
-		}
-	} else {
-		all, err := h.Store.Subnets(ctx, c.Account)
-		if err != nil {
-			return nil, err
-		}
-		for i := range all {
-			if all[i].EC2ID() != "" {
-				candidates = append(candidates, &all[i])
-			}
-		}
+	candidates, err := netview.Candidates(in.IDs,
+		func(id string) (*koalav1.Subnet, error) { return h.Store.Subnet(ctx, c.Account, id) },
+		func() ([]koalav1.Subnet, error) { return h.Store.Subnets(ctx, c.Account) },
+		notFound)
+	if err != nil {
+		return nil, err
 	}
 	var kept []*view
 	for _, s := range candidates {

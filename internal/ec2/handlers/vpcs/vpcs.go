@@ -325,38 +325,12 @@ func (h *Handlers) describe(ctx context.Context, c *action.Call, in netview.Desc
 	if err != nil {
 		return nil, err
 	}
-	var candidates []*koalav1.Network
-	if len(in.IDs) > 0 {
-		var missing []string
-		seen := map[string]bool{}
-		for _, id := range in.IDs {
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			n, err := h.Store.VPC(ctx, c.Account, id)
-			if err != nil {
-				return nil, err
-			}
-			if n == nil {
-				missing = append(missing, id)
-				continue
-			}
-			candidates = append(candidates, n)
-		}
-		if len(missing) > 0 {
-			return nil, notFound(missing...)
-		}
-	} else {
-		all, err := h.Store.VPCs(ctx, c.Account)
-		if err != nil {
-			return nil, err
-		}
-		for i := range all {
-			if all[i].EC2ID() != "" {
-				candidates = append(candidates, &all[i])
-			}
-		}
+	candidates, err := netview.Candidates(in.IDs,
+		func(id string) (*koalav1.Network, error) { return h.Store.VPC(ctx, c.Account, id) },
+		func() ([]koalav1.Network, error) { return h.Store.VPCs(ctx, c.Account) },
+		notFound)
+	if err != nil {
+		return nil, err
 	}
 	kept := candidates[:0]
 	for _, n := range candidates {
