@@ -174,11 +174,7 @@ func (r *AddressReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 
 // pool is the address's pool: the recorded one, spec's, or the cluster's default.
 func (r *AddressReconciler) pool(ctx context.Context, addr *koalav1.Address) (*koalav1.AddressPool, *metav1.Condition, error) {
-	name := addr.Status.Pool
-	if name == "" {
-		name = addr.Spec.Pool
-	}
-	if name != "" {
+	if name := addr.PoolName(); name != "" {
 		pool := &koalav1.AddressPool{}
 		if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, pool); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -320,7 +316,8 @@ func (r *AddressReconciler) reconcileDelete(ctx context.Context, addr *koalav1.A
 	if err := r.applyService(ctx, addr, id, nil); err != nil {
 		return err
 	}
-	if ip, pool := addr.IP(), addr.Status.Pool; ip != "" && pool != "" {
+	// The pool is spec's when the address goes before the operator recorded it.
+	if ip, pool := addr.IP(), addr.PoolName(); ip != "" && pool != "" {
 		if err := r.Allocator.Release(ctx, koalav1.ClaimPublicAddress, pool, ip, addressHolder(addr, id)); err != nil {
 			return err
 		}

@@ -137,6 +137,15 @@ func (in *Address) IP() string {
 	return in.Status.PublicIP
 }
 
+// PoolName is the pool the address comes from: the one the operator recorded, else
+// spec's (empty: the default pool, not chosen yet).
+func (in *Address) PoolName() string {
+	if in.Status.Pool != "" {
+		return in.Status.Pool
+	}
+	return in.Spec.Pool
+}
+
 // +kubebuilder:object:root=true
 
 // AddressList is a list of Elastic IPs.

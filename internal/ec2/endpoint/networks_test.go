@@ -204,9 +204,12 @@ func TestElasticIPsAreAllocatedFromThePoolAssociatedMovedAndReleased(t *testing.
 	_, err = a.EC2.ReleaseAddress(a.ctx, &ec2.ReleaseAddressInput{AllocationId: aws.String(allocID)})
 	expectError(g, err, "InvalidAllocationID.NotFound")
 
-	// The released address can be held again.
-	again, err := a.EC2.AllocateAddress(a.ctx, &ec2.AllocateAddressInput{Address: aws.String(ip)})
-	g.Expect(err).NotTo(HaveOccurred())
+	// The released address can be held again once the operator has let it go.
+	var again *ec2.AllocateAddressOutput
+	g.Eventually(func(g Gomega) {
+		again, err = a.EC2.AllocateAddress(a.ctx, &ec2.AllocateAddressInput{Address: aws.String(ip)})
+		g.Expect(err).NotTo(HaveOccurred())
+	}, timeout, poll).Should(Succeed())
 	g.Expect(aws.ToString(again.PublicIp)).To(Equal(ip))
 
 	// Another account cannot see or use this account's addresses.

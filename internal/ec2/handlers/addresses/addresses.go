@@ -58,6 +58,11 @@ func (h *Handlers) Actions() []action.Action {
 	}
 }
 
+// addressFinalizer is the operator's: it removes the address's Service and then gives
+// the address back to its pool. Set at creation so that the operator need not spend a
+// write, and so that a release never frees an address a Service still carries.
+const addressFinalizer = "cloud.koala.dev/address"
+
 func allocationNotFound(id string) error {
 	return protocol.Errorf(protocol.CodeInvalidAllocationIDNotFound, "The allocation ID '%s' does not exist", id)
 }
@@ -172,27 +177,33 @@ type allocateResponse struct {
 	NetworkBorderGroup string `xml:"networkBorderGroup"`
 }
 
-// pool picks the pool to allocate from: the one named, else the default one.
+// pool picks the pool to allocate from: the one named, else the cluster's default one,
+// chosen as the operator chooses it.
 func (h *Handlers) pool(ctx context.Context, name string) (*koalav1.AddressPool, ipam.PoolSpace, error) {
 	pools, err := h.Store.AddressPools(ctx)
 	if err != nil {
 		return nil, ipam.PoolSpace{}, err
 	}
-	sort.Slice(pools, func(i, j int) bool { return pools[i].Name < pools[j].Name })
-	for i := range pools {
-		p := &pools[i]
-		if (name != "" && p.Name == name) || (name == "" && p.Spec.Default) {
-			space, err := ipam.ParsePool(p.Spec.Addresses)
-			if err != nil {
-				return nil, ipam.PoolSpace{}, protocol.Errorf(protocol.CodeInsufficientAddressCapacity, "The address pool %s is misconfigured: %v", p.Name, err)
+	var p *koalav1.AddressPool
+	if name == "" {
+		if p = koalav1.DefaultAddressPool(pools); p == nil {
+			return nil, ipam.PoolSpace{}, protocol.Errorf(protocol.CodeInsufficientAddressCapacity, "There are no Elastic IP addresses to allocate: the platform has no default address pool")
+		}
+	} else {
+		for i := range pools {
+			if pools[i].Name == name {
+				p = &pools[i]
 			}
-			return p, space, nil
+		}
+		if p == nil {
+			return nil, ipam.PoolSpace{}, protocol.InvalidValue("PublicIpv4Pool", name, "The pool does not exist.")
 		}
 	}
-	if name != "" {
-		return nil, ipam.PoolSpace{}, protocol.InvalidValue("PublicIpv4Pool", name, "The pool does not exist.")
+	space, err := ipam.ParsePool(p.Spec.Addresses)
+	if err != nil {
+		return nil, ipam.PoolSpace{}, protocol.Errorf(protocol.CodeInsufficientAddressCapacity, "The address pool %s is misconfigured: %v", p.Name, err)
 	}
-	return nil, ipam.PoolSpace{}, protocol.Errorf(protocol.CodeInsufficientAddressCapacity, "There are no Elastic IP addresses to allocate: the platform has no default address pool")
+	return p, space, nil
 }
 
 // poolOf finds the pool that holds a given address, when none was named.
@@ -242,6 +253,7 @@ func (h *Handlers) allocate(ctx context.Context, c *action.Call, in allocateInpu
 		ObjectMeta: metav1.ObjectMeta{
 			Name: id, Namespace: c.Account.Namespace,
 			Annotations: map[string]string{koalav1.IDAnnotation: id},
+			Finalizers:  []string{addressFinalizer},
 		},
 		Spec: koalav1.AddressSpec{Pool: pool.Name, Tags: in.tags},
 	}
@@ -465,14 +477,10 @@ func (h *Handlers) release(ctx context.Context, c *action.Call, r ref) (protocol
 	if a.Spec.InstanceID != "" {
 		return nil, protocol.Errorf(protocol.CodeInvalidIPAddressInUse, "Address %s is in use.", a.IP())
 	}
+	// The operator's finalizer removes the Service, then the claim: the address is free
+	// again only once nothing carries it.
 	if err := h.Store.Delete(ctx, a, client.Preconditions{UID: &a.UID}); err != nil && !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("releasing Elastic IP %s: %w", a.EC2ID(), err)
-	}
-	// The address is free again once the Address is gone; its claim is the last thing.
-	if ip := a.IP(); ip != "" {
-		if err := h.Store.Allocator().Release(ctx, koalav1.ClaimPublicAddress, a.Spec.Pool, ip, holder(a)); err != nil {
-			return nil, fmt.Errorf("releasing address %s: %w", ip, err)
-		}
 	}
 	return &returnResponse{Return: true}, nil
 }
