@@ -29,6 +29,16 @@ func (m *Meta) setRequestID(id string) { m.RequestID = id }
 // other fields carry their EC2 XML names.
 type Body interface{ setRequestID(string) }
 
+// Return is the response of the many actions that answer only <return>true</return>
+// (DeleteVolume, RebootInstances, CreateTags, ...).
+type Return struct {
+	Meta
+	Return bool `xml:"return"`
+}
+
+// OK is a Return of true.
+func OK() *Return { return &Return{Return: true} }
+
 // NewRequestID returns a request ID in the UUID form EC2 uses.
 func NewRequestID() string {
 	var b [16]byte

@@ -433,11 +433,6 @@ func parseDisassociate(p *protocol.Params) (disassociateInput, error) {
 	return in, nil
 }
 
-type returnResponse struct {
-	protocol.Meta
-	Return bool `xml:"return"`
-}
-
 func (h *Handlers) disassociate(ctx context.Context, c *action.Call, in disassociateInput) (protocol.Body, error) {
 	all, err := h.Store.Addresses(ctx, c.Account)
 	if err != nil {
@@ -452,7 +447,7 @@ func (h *Handlers) disassociate(ctx context.Context, c *action.Call, in disassoc
 			if err := h.setAssociation(ctx, a, "", ""); err != nil {
 				return nil, err
 			}
-			return &returnResponse{Return: true}, nil
+			return protocol.OK(), nil
 		}
 	}
 	if in.associationID != "" {
@@ -482,7 +477,7 @@ func (h *Handlers) release(ctx context.Context, c *action.Call, r ref) (protocol
 	if err := h.Store.Delete(ctx, a, client.Preconditions{UID: &a.UID}); err != nil && !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("releasing Elastic IP %s: %w", a.EC2ID(), err)
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }
 
 // DescribeAddresses.

@@ -265,7 +265,7 @@ func (h *Handlers) modifyAttribute(ctx context.Context, c *action.Call, m modifi
 		if !v {
 			return nil, protocol.Errorf(protocol.CodeUnsupportedOperation, "%s cannot be disabled", m.attribute)
 		}
-		return &returnResponse{Return: true}, nil
+		return protocol.OK(), nil
 	case "ebsOptimized":
 		v, err := parseBool("EbsOptimized", m.value)
 		if err != nil {
@@ -274,7 +274,7 @@ func (h *Handlers) modifyAttribute(ctx context.Context, c *action.Call, m modifi
 		if v {
 			return nil, protocol.Errorf(protocol.CodeUnsupportedOperation, "EBS optimization is not supported")
 		}
-		return &returnResponse{Return: true}, nil
+		return protocol.OK(), nil
 	case "blockDeviceMapping":
 		return h.modifyDeleteOnTermination(ctx, c, inst, m.deleteOnTermination)
 	case "groupSet":
@@ -293,7 +293,7 @@ func (h *Handlers) modifyAttribute(ctx context.Context, c *action.Call, m modifi
 		}
 		return nil, fmt.Errorf("modifying %s of %s: %w", m.attribute, m.id, err)
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }
 
 // checkGroups refuses groups that are not groups of the instance's VPC, as EC2 does.

@@ -317,7 +317,7 @@ func (h *Handlers) modifyDeleteOnTermination(ctx context.Context, c *action.Call
 			return nil, fmt.Errorf("changing deleteOnTermination of %s: %w", ch.v.EC2ID(), err)
 		}
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }
 
 // fitVolumeQuota lowers the launch's count to what the account's storage limit allows

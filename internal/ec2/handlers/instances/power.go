@@ -224,5 +224,5 @@ func (h *Handlers) reboot(ctx context.Context, c *action.Call, idList []string) 
 			return nil, fmt.Errorf("requesting reboot of %s: %w", inst.EC2ID(), err)
 		}
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }

@@ -203,11 +203,6 @@ type stateChangeResponse struct {
 	InstancesSet []stateChangeXML `xml:"instancesSet>item"`
 }
 
-type returnResponse struct {
-	protocol.Meta
-	Return bool `xml:"return"`
-}
-
 type statusDetailXML struct {
 	Name   string `xml:"name"`
 	Status string `xml:"status"`

@@ -573,11 +573,6 @@ func parseModifyRules(p *protocol.Params) (modifyInput, error) {
 	return in, nil
 }
 
-type returnResponse struct {
-	protocol.Meta
-	Return bool `xml:"return"`
-}
-
 // modifyRules replaces rules in place: each keeps its ID and direction.
 func (h *Handlers) modifyRules(ctx context.Context, c *action.Call, in modifyInput) (protocol.Body, error) {
 	g, err := h.find(ctx, c, groupRef{id: in.groupID})
@@ -625,5 +620,5 @@ func (h *Handlers) modifyRules(ctx context.Context, c *action.Call, in modifyInp
 	if err != nil {
 		return nil, err
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }

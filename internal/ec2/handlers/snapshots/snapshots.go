@@ -272,11 +272,6 @@ func orText(s, def string) string {
 
 // DeleteSnapshot.
 
-type returnResponse struct {
-	protocol.Meta
-	Return bool `xml:"return"`
-}
-
 func (h *Handlers) delete(ctx context.Context, c *action.Call, id string) (protocol.Body, error) {
 	snap, err := h.Store.Snapshot(ctx, c.Account, id)
 	if err != nil {
@@ -286,7 +281,7 @@ func (h *Handlers) delete(ctx context.Context, c *action.Call, id string) (proto
 		return nil, notFound(id)
 	}
 	if !snap.DeletionTimestamp.IsZero() {
-		return &returnResponse{Return: true}, nil
+		return protocol.OK(), nil
 	}
 	images, err := h.Store.ImagesUsingSnapshot(ctx, c.Account, id)
 	if err != nil {
@@ -301,7 +296,7 @@ func (h *Handlers) delete(ctx context.Context, c *action.Call, id string) (proto
 	if err := h.Store.Delete(ctx, snap, client.Preconditions{UID: &snap.UID}); err != nil && !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("deleting snapshot %s: %w", id, err)
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }
 
 // DescribeSnapshots.

@@ -292,11 +292,6 @@ func (h *Handlers) create(ctx context.Context, c *action.Call, in createInput) (
 
 // DeleteSubnet.
 
-type returnResponse struct {
-	protocol.Meta
-	Return bool `xml:"return"`
-}
-
 // delete removes a subnet no instance is in: every instance holds a claim on one of its
 // addresses until it is terminated.
 func (h *Handlers) delete(ctx context.Context, c *action.Call, id string) (protocol.Body, error) {
@@ -308,7 +303,7 @@ func (h *Handlers) delete(ctx context.Context, c *action.Call, id string) (proto
 		return nil, notFound(id)
 	}
 	if !sub.DeletionTimestamp.IsZero() {
-		return &returnResponse{Return: true}, nil
+		return protocol.OK(), nil
 	}
 	claims, err := h.Store.ClaimsOf(ctx, id)
 	if err != nil {
@@ -320,7 +315,7 @@ func (h *Handlers) delete(ctx context.Context, c *action.Call, id string) (proto
 	if err := h.Store.Delete(ctx, sub, client.Preconditions{UID: &sub.UID}); err != nil && !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("deleting subnet %s: %w", id, err)
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }
 
 // DescribeSubnets.
@@ -456,12 +451,12 @@ func (h *Handlers) modifyAttribute(ctx context.Context, c *action.Call, in modif
 		return nil, notFound(in.id)
 	}
 	if in.mapIP == nil || sub.Spec.MapPublicIPOnLaunch == *in.mapIP {
-		return &returnResponse{Return: true}, nil
+		return protocol.OK(), nil
 	}
 	base := sub.DeepCopy()
 	sub.Spec.MapPublicIPOnLaunch = *in.mapIP
 	if err := h.Store.Patch(ctx, sub, client.MergeFrom(base)); err != nil {
 		return nil, netview.APIError(err, "updating subnet")
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }

@@ -221,11 +221,6 @@ func (h *Handlers) change(ctx context.Context, c *action.Call, idList []string, 
 	return nil
 }
 
-type returnResponse struct {
-	protocol.Meta
-	Return bool `xml:"return"`
-}
-
 func (h *Handlers) create(ctx context.Context, c *action.Call, in changeInput) (protocol.Body, error) {
 	err := h.change(ctx, c, in.ids, func(tags map[string]string) (map[string]string, error) {
 		return tagging.Merge(tags, in.tags)
@@ -233,7 +228,7 @@ func (h *Handlers) create(ctx context.Context, c *action.Call, in changeInput) (
 	if err != nil {
 		return nil, err
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }
 
 // delete removes the tags given (only where the value matches, when one is given), or
@@ -248,7 +243,7 @@ func (h *Handlers) delete(ctx context.Context, c *action.Call, in changeInput) (
 	if err != nil {
 		return nil, err
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }
 
 // tagRow is one row of DescribeTags: a tag of a resource.

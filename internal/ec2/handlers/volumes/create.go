@@ -348,7 +348,7 @@ func (h *Handlers) delete(ctx context.Context, c *action.Call, id string) (proto
 		return nil, err
 	}
 	if !v.DeletionTimestamp.IsZero() {
-		return &returnResponse{Return: true}, nil
+		return protocol.OK(), nil
 	}
 	if vv := view(v); len(vv.Attachments) > 0 {
 		return nil, protocol.Errorf(protocol.CodeVolumeInUse, "Volume %s is currently attached to %s", id, vv.Attachments[0].InstanceID)
@@ -356,5 +356,5 @@ func (h *Handlers) delete(ctx context.Context, c *action.Call, id string) (proto
 	if err := h.Store.Delete(ctx, v, client.Preconditions{UID: &v.UID}); err != nil && !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("deleting volume %s: %w", id, err)
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }

@@ -97,8 +97,3 @@ func (h *Handlers) volume(ctx context.Context, c *action.Call, id string) (*koal
 	}
 	return v, nil
 }
-
-type returnResponse struct {
-	protocol.Meta
-	Return bool `xml:"return"`
-}

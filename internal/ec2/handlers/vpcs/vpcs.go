@@ -245,11 +245,6 @@ func (h *Handlers) createDefault(ctx context.Context, c *action.Call, _ struct{}
 
 // DeleteVpc.
 
-type returnResponse struct {
-	protocol.Meta
-	Return bool `xml:"return"`
-}
-
 // delete removes a VPC that has nothing left in it: its subnets (and so its
 // instances) and its security groups other than the default one must be gone first,
 // as in EC2.
@@ -262,7 +257,7 @@ func (h *Handlers) delete(ctx context.Context, c *action.Call, id string) (proto
 		return nil, notFound(id)
 	}
 	if !n.DeletionTimestamp.IsZero() {
-		return &returnResponse{Return: true}, nil
+		return protocol.OK(), nil
 	}
 	subnets, err := h.Store.SubnetsOfVPC(ctx, c.Account, id)
 	if err != nil {
@@ -283,7 +278,7 @@ func (h *Handlers) delete(ctx context.Context, c *action.Call, id string) (proto
 	if err := h.Store.Delete(ctx, n, client.Preconditions{UID: &n.UID}); err != nil && !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("deleting VPC %s: %w", id, err)
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }
 
 // DescribeVpcs.
@@ -406,12 +401,12 @@ func (h *Handlers) modifyAttribute(ctx context.Context, c *action.Call, in modif
 	case "EnableDnsHostnames":
 		n.Spec.EnableDNSHostnames = in.value
 	default:
-		return &returnResponse{Return: true}, nil
+		return protocol.OK(), nil
 	}
 	if err := h.Store.Patch(ctx, n, client.MergeFrom(base)); err != nil {
 		return nil, netview.APIError(err, "updating VPC")
 	}
-	return &returnResponse{Return: true}, nil
+	return protocol.OK(), nil
 }
 
 type attributeInput struct{ id, attribute string }
