@@ -25,6 +25,10 @@ func (a *account) vpcOf(g Gomega, name, cidr string) *koalav1.Network {
 		g.Expect(k8s.Get(a.ctx, client.ObjectKeyFromObject(vpc), vpc)).To(Succeed())
 		g.Expect(vpc.Status.State).To(Equal(koalav1.NetworkStateAvailable))
 		g.Expect(vpc.Status.DefaultSecurityGroupID).NotTo(BeEmpty())
+		// The endpoint's cache follows the API server: the VPC is usable through EC2
+		// once the endpoint knows it by its ID.
+		_, err := a.EC2.DescribeVpcs(a.ctx, &ec2.DescribeVpcsInput{VpcIds: []string{vpc.Status.VPCID}})
+		g.Expect(err).NotTo(HaveOccurred())
 	}, timeout, poll).Should(Succeed())
 	return vpc
 }
@@ -36,6 +40,8 @@ func (a *account) subnetOf(g Gomega, name string, vpc *koalav1.Network, cidr, zo
 	g.EventuallyWithOffset(1, func(g Gomega) {
 		g.Expect(k8s.Get(a.ctx, client.ObjectKeyFromObject(sub), sub)).To(Succeed())
 		g.Expect(sub.Status.State).To(Equal(koalav1.NetworkStateAvailable))
+		_, err := a.EC2.DescribeSubnets(a.ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{sub.Status.SubnetID}})
+		g.Expect(err).NotTo(HaveOccurred())
 	}, timeout, poll).Should(Succeed())
 	return sub
 }
