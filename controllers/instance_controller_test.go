@@ -50,8 +50,16 @@ func recordStates(t *testing.T, inst *koalav1.Instance) func() []koalav1.Instanc
 	}
 	var mu sync.Mutex
 	var seen []koalav1.InstanceStateName
+	// The watch opens with the object as it is now; waiting for that first event means
+	// that no later change can be missed by a test that acts right after this returns.
+	started := make(chan struct{})
 	go func() {
+		first := true
 		for ev := range w.ResultChan() {
+			if first {
+				close(started)
+				first = false
+			}
 			if ev.Type != watch.Added && ev.Type != watch.Modified {
 				continue
 			}
@@ -64,6 +72,11 @@ func recordStates(t *testing.T, inst *koalav1.Instance) func() []koalav1.Instanc
 		}
 	}()
 	t.Cleanup(w.Stop)
+	select {
+	case <-started:
+	case <-time.After(timeout):
+		t.Fatalf("the watch of instance %s/%s delivered nothing", inst.Namespace, inst.Name)
+	}
 	return func() []koalav1.InstanceStateName {
 		mu.Lock()
 		defer mu.Unlock()
@@ -124,7 +137,9 @@ func TestAnInstanceTheEndpointLaunchedIsFirstWrittenRunningWithItsCreationAsLaun
 		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning))
 	}, timeout).Should(Succeed())
 	// The guest ran within the quiet period: the status was written once, running, and
-	// never said only "pending" (the endpoint showed that from the spec).
+	// never said only "pending" (the endpoint showed that from the spec). The watch may
+	// deliver that write a moment after the Get above saw it.
+	g.Eventually(states, timeout).Should(Equal([]koalav1.InstanceStateName{koalav1.InstanceStateRunning}))
 	g.Consistently(states, time.Second).Should(Equal([]koalav1.InstanceStateName{koalav1.InstanceStateRunning}))
 	g.Expect(inst.Status.InstanceID).To(Equal(id))
 	g.Expect(inst.Status.LaunchTime.Time).To(BeTemporally("==", inst.CreationTimestamp.Time), "the launch time the endpoint showed meanwhile")
