@@ -139,10 +139,23 @@ func TestRunInstancesPutsAnInstanceOnTheSubnetGroupsAndAddressAskedAndDescribeSh
 	g.Expect(aws.ToString(a.describe(g, id).NetworkInterfaces[0].Association.PublicIp)).To(Equal("203.0.113.9"))
 	g.Expect(a.instanceIDs(g, filtered("ip-address", "203.0.113.9"))).To(Equal([]string{id}))
 
-	// The address is the instance's: asked for again, it is refused.
+	// The address is the instance's: asked for again, it is refused, and the refused
+	// launch leaves nothing behind (its root volume is made alongside the address
+	// claim, and deleted again).
+	volumeIDs := func(g Gomega) []string {
+		out, err := a.EC2.DescribeVolumes(a.ctx, &ec2.DescribeVolumesInput{})
+		g.Expect(err).NotTo(HaveOccurred())
+		var ids []string
+		for _, v := range out.Volumes {
+			ids = append(ids, aws.ToString(v.VolumeId))
+		}
+		return ids
+	}
+	volumesBefore := volumeIDs(g)
 	_, err := a.NoRetry.RunInstances(a.ctx, &ec2.RunInstancesInput{ImageId: aws.String(publicImageID), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
 		SubnetId: aws.String(subnetID), PrivateIpAddress: aws.String("10.9.1.10")})
 	expectError(g, err, "InvalidIPAddress.InUse")
+	g.Eventually(volumeIDs, timeout, poll).Should(ConsistOf(volumesBefore))
 
 	// ModifyInstanceAttribute groupSet: the default group instead of web, at once.
 	_, err = a.EC2.ModifyInstanceAttribute(a.ctx, &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(id), Groups: []string{dflt}})

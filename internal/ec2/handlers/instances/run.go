@@ -453,26 +453,42 @@ func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, n
 			return existing, nil
 		}
 	}
+	// The address and the volumes first, the instance after them: the operator finds
+	// them when it first sees the instance (else it would make the volumes itself).
+	// The address claim and the volumes do not depend on each other, so they are made
+	// at once: a launch then waits for two API round trips, not three.
+	var claimErr error
+	claimed := make(chan struct{})
 	if net != nil {
 		// The subnet decides the zone, as in EC2.
 		inst.Spec.Placement.AvailabilityZone = net.subnet.Zone()
 		inst.Spec.SubnetID = net.subnet.EC2ID()
 		inst.Spec.SecurityGroupIDs = net.groups
-		var err error
-		if address, err = h.claimAddress(ctx, c, net, id, in.network.privateIP); err != nil {
-			return nil, err
-		}
-		inst.Spec.PrivateIPAddress = address
-		// Shown at once, as RunInstances answers with it; the operator confirms it.
-		inst.Status.PrivateIPAddress = address
+		go func() {
+			defer close(claimed)
+			address, claimErr = h.claimAddress(ctx, c, net, id, in.network.privateIP)
+		}()
+	} else {
+		close(claimed)
 	}
-	// The volumes first: the operator finds them when it first sees the instance.
 	vols, err := h.createLaunchVolumes(ctx, c, in, inst, reservation, i)
-	if err != nil {
-		if net != nil && !(in.clientToken != "" && apierrors.IsAlreadyExists(err)) {
+	<-claimed
+	if err != nil || claimErr != nil {
+		// Undo what half of the pair did; with a client token what a first request made
+		// (AlreadyExists) stays for its retry.
+		if err == nil {
+			h.deleteVolumes(ctx, vols)
+			return nil, claimErr
+		}
+		if claimErr == nil && !(in.clientToken != "" && apierrors.IsAlreadyExists(err)) {
 			h.releaseAddress(context.WithoutCancel(ctx), c, net, id, address)
 		}
 		return nil, err
+	}
+	if net != nil {
+		inst.Spec.PrivateIPAddress = address
+		// Shown at once, as RunInstances answers with it; the operator confirms it.
+		inst.Status.PrivateIPAddress = address
 	}
 	status := inst.Status
 	err = h.Store.Create(ctx, inst)
