@@ -51,8 +51,6 @@ const (
 	// ClaimHolder indexes NetworkClaims by ClaimHolderValue(namespace, name) of their
 	// holder.
 	ClaimHolder = "koala.claim.holder"
-	// InstanceSubnetID indexes Instances by their subnet (status's, else spec's).
-	InstanceSubnetID = "koala.instance.subnetId"
 	// InstanceGroupID indexes Instances by their security groups (spec's and status's),
 	// for a group's DependencyViolation and its Elastic IPs.
 	InstanceGroupID = "koala.instance.groupId"
@@ -70,9 +68,24 @@ func ClaimHolderValue(namespace, name string) string { return namespace + "/" + 
 // key) only widen a lookup's candidates: the filter that follows still decides.
 func TagValue(key, value string) string { return key + "\x00" + value }
 
-// Setup registers the field indexes with the manager's cache. Call it once,
-// before the cache starts.
-func Setup(ctx context.Context, indexer client.FieldIndexer) error {
+// Reader names the process whose cache an index is for.
+type Reader int
+
+const (
+	// Endpoint is the EC2 endpoint: it looks objects up by every index.
+	Endpoint Reader = iota
+	// Operator is the operator: it has no use for the indexes only the endpoint's
+	// lookups use (endpointOnly), and every index costs memory per object.
+	Operator
+)
+
+// endpointOnly are the indexes that only the EC2 endpoint's lookups use. At 10,000
+// instances an index of mostly distinct values (tags) costs the operator megabytes.
+var endpointOnly = map[string]bool{Tag: true, ReferencedGroupID: true, AccessKeyID: true}
+
+// Setup registers the field indexes that reader looks objects up by with the
+// manager's cache. Call it once, before the cache starts.
+func Setup(ctx context.Context, indexer client.FieldIndexer, reader Reader) error {
 	type index struct {
 		obj     client.Object
 		field   string
@@ -119,13 +132,6 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 		}},
 		{&koalav1.AccessKey{}, AccessKeyID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.AccessKey).Status.AccessKeyID) }},
 		{&koalav1.AccessKey{}, AccessKeyAccount, func(o client.Object) []string { return nonEmpty(o.(*koalav1.AccessKey).Spec.Account) }},
-		{&koalav1.Instance{}, InstanceSubnetID, func(o client.Object) []string {
-			i := o.(*koalav1.Instance)
-			if i.Status.SubnetID != "" {
-				return []string{i.Status.SubnetID}
-			}
-			return nonEmpty(i.Spec.SubnetID)
-		}},
 		{&koalav1.Instance{}, InstanceGroupID, instanceGroupIDs},
 		{&koalav1.Instance{}, Tag, func(o client.Object) []string {
 			tags := o.(*koalav1.Instance).Spec.Tags
@@ -137,6 +143,9 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 		}},
 	}
 	for _, ix := range indexes {
+		if reader == Operator && endpointOnly[ix.field] {
+			continue
+		}
 		if err := indexer.IndexField(ctx, ix.obj, ix.field, ix.extract); err != nil {
 			return fmt.Errorf("indexing %T by %s: %w", ix.obj, ix.field, err)
 		}

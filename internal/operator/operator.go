@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/clock"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1beta1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -64,14 +65,48 @@ func CacheOptions() cache.Options {
 // OperatorCacheOptions are CacheOptions with what only the operator may drop: of
 // VirtualMachineInstances it keeps what the reconcilers read (the guest's phase, node,
 // addresses and volumes), of VirtualMachines all but their status, which it never
-// reads. A VMI's domain spec and conditions are most of its size; at 10,000 instances
-// they would be most of the operator's memory. (The KubeVirt simulator, which shares
+// reads, of DataVolumes and PersistentVolumeClaims their progress and size. A VMI's
+// domain spec and conditions are most of its size; at 10,000 instances they, and the
+// four objects per instance kept whole, would be most of the operator's memory. (The KubeVirt simulator, which shares
 // CacheOptions in tests and the local stack, needs them whole.)
 func OperatorCacheOptions() cache.Options {
 	o := CacheOptions()
 	o.ByObject[&kubevirtv1.VirtualMachine{}] = cache.ByObject{Transform: slimVM}
 	o.ByObject[&kubevirtv1.VirtualMachineInstance{}] = cache.ByObject{Transform: slimVMI}
+	o.ByObject[&cdiv1beta1.DataVolume{}] = cache.ByObject{Transform: slimDataVolume}
+	o.ByObject[&corev1.PersistentVolumeClaim{}] = cache.ByObject{Transform: slimPVC}
 	return o
+}
+
+// slimDataVolume keeps of a DataVolume its metadata (without managed fields and
+// annotations, which CDI fills) and its progress: the operator creates DataVolumes
+// whole, reads only how far they got, and patches only their owners.
+func slimDataVolume(obj any) (any, error) {
+	dv, ok := obj.(*cdiv1beta1.DataVolume)
+	if !ok {
+		return obj, nil
+	}
+	dv.ManagedFields, dv.Annotations = nil, nil
+	dv.Spec = cdiv1beta1.DataVolumeSpec{}
+	dv.Status = cdiv1beta1.DataVolumeStatus{Phase: dv.Status.Phase, Progress: dv.Status.Progress, Conditions: dv.Status.Conditions}
+	return dv, nil
+}
+
+// slimPVC keeps of a PersistentVolumeClaim its metadata (without managed fields and
+// annotations), its storage class and requests, and its phase and capacity: what the
+// volume reconciler reads, and the request it grows with a merge patch.
+func slimPVC(obj any) (any, error) {
+	pvc, ok := obj.(*corev1.PersistentVolumeClaim)
+	if !ok {
+		return obj, nil
+	}
+	pvc.ManagedFields, pvc.Annotations = nil, nil
+	pvc.Spec = corev1.PersistentVolumeClaimSpec{
+		StorageClassName: pvc.Spec.StorageClassName,
+		Resources:        corev1.VolumeResourceRequirements{Requests: pvc.Spec.Resources.Requests},
+	}
+	pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: pvc.Status.Phase, Capacity: pvc.Status.Capacity}
+	return pvc, nil
 }
 
 // slimVM drops a VirtualMachine's managed fields and status. Its spec stays whole: the
@@ -86,7 +121,8 @@ func slimVM(obj any) (any, error) {
 	return vm, nil
 }
 
-// slimVMI keeps of a VirtualMachineInstance its metadata (without managed fields), the
+// slimVMI keeps of a VirtualMachineInstance its metadata (without managed fields and
+// annotations; the operator patches its labels only), the
 // names of the claims its volumes use, and its phase, node, interfaces and volume
 // statuses: all that the instance and volume reconcilers read.
 func slimVMI(obj any) (any, error) {
@@ -94,7 +130,7 @@ func slimVMI(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	vmi.ManagedFields = nil
+	vmi.ManagedFields, vmi.Annotations = nil, nil
 	vols := make([]kubevirtv1.Volume, 0, len(vmi.Spec.Volumes))
 	for _, v := range vmi.Spec.Volumes {
 		slim := kubevirtv1.Volume{Name: v.Name}
@@ -113,7 +149,7 @@ func slimVMI(obj any) (any, error) {
 
 // Setup registers the indexes and reconcilers with mgr.
 func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
-	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := index.Setup(ctx, mgr.GetFieldIndexer(), index.Operator); err != nil {
 		return err
 	}
 	c := mgr.GetClient()

@@ -75,7 +75,7 @@ func New(cfg *rest.Config, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("building cache: %w", err)
 	}
 	ctx := context.Background()
-	if err := index.Setup(ctx, c); err != nil {
+	if err := index.Setup(ctx, c, index.Endpoint); err != nil {
 		return nil, err
 	}
 	direct, err := client.New(cfg, client.Options{Scheme: opts.Scheme})
