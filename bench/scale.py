@@ -17,10 +17,8 @@ def launch(t, count, batch):
     """Launches count instances in batches, raw; returns their IDs and the launch rate."""
     ids, spent = [], 0.0
     for b in range(count // batch):
-        secs, body = t.raw({"Action": "RunInstances", "ImageId": t.image, "InstanceType": "t3.micro",
-                            "MinCount": str(batch), "MaxCount": str(batch),
-                            "TagSpecification.1.ResourceType": "instance",
-                            "TagSpecification.1.Tag.1.Key": "batch", "TagSpecification.1.Tag.1.Value": str(b)})
+        secs, body = t.run_raw(batch, {"TagSpecification.1.ResourceType": "instance",
+                                       "TagSpecification.1.Tag.1.Key": "batch", "TagSpecification.1.Tag.1.Value": str(b)})
         spent += secs
         ids += [m.decode() for m in INSTANCE_ID.findall(body)]
     return ids, len(ids) / spent
