@@ -64,8 +64,8 @@ func CacheOptions() cache.Options {
 
 // OperatorCacheOptions are CacheOptions with what only the operator may drop: of
 // VirtualMachineInstances it keeps what the reconcilers read (the guest's phase, node,
-// addresses and volumes), of VirtualMachines all but their status, which it never
-// reads, of DataVolumes and PersistentVolumeClaims their progress and size. A VMI's
+// addresses and volumes), of VirtualMachines what it reads or patches (see slimVM),
+// of DataVolumes and PersistentVolumeClaims their progress and size. A VMI's
 // domain spec and conditions are most of its size; at 10,000 instances they, and the
 // four objects per instance kept whole, would be most of the operator's memory. (The KubeVirt simulator, which shares
 // CacheOptions in tests and the local stack, needs them whole.)
@@ -109,22 +109,38 @@ func slimPVC(obj any) (any, error) {
 	return pvc, nil
 }
 
-// slimVM drops a VirtualMachine's managed fields and status. Its spec stays whole: the
-// operator patches it with a merge patch computed from the cached copy.
+// slimVM keeps of a VirtualMachine what the reconcilers read or change: its metadata
+// (without managed fields), run strategy, instance type, and of its template the labels,
+// volumes and disks. What the operator changes it patches with a JSON merge patch
+// computed from the cached copy, which holds only the fields that differ: lists it
+// changes (volumes, disks) are kept whole, the rest (networks, interfaces, the node
+// selector, data volume templates, status) it sets only when it creates the VM.
 func slimVM(obj any) (any, error) {
 	vm, ok := obj.(*kubevirtv1.VirtualMachine)
 	if !ok {
 		return obj, nil
 	}
 	vm.ManagedFields = nil
+	spec := kubevirtv1.VirtualMachineSpec{
+		// Running is deprecated, but VirtualMachine.RunStrategy() still reads it.
+		RunStrategy: vm.Spec.RunStrategy, Running: vm.Spec.Running,
+		Instancetype: vm.Spec.Instancetype, Preference: vm.Spec.Preference,
+	}
+	if t := vm.Spec.Template; t != nil {
+		spec.Template = &kubevirtv1.VirtualMachineInstanceTemplateSpec{ObjectMeta: t.ObjectMeta}
+		spec.Template.Spec.Volumes = t.Spec.Volumes
+		spec.Template.Spec.Domain.Devices.Disks = t.Spec.Domain.Devices.Disks
+	}
+	vm.Spec = spec
 	vm.Status = kubevirtv1.VirtualMachineStatus{}
 	return vm, nil
 }
 
 // slimVMI keeps of a VirtualMachineInstance its metadata (without managed fields and
 // annotations; the operator patches its labels only), the
-// names of the claims its volumes use, and its phase, node, interfaces and volume
-// statuses: all that the instance and volume reconcilers read.
+// names of the claims its volumes use, and its phase, node, the names and addresses of
+// its interfaces and which of its volumes are ready: all that the instance and volume
+// reconcilers read.
 func slimVMI(obj any) (any, error) {
 	vmi, ok := obj.(*kubevirtv1.VirtualMachineInstance)
 	if !ok {
@@ -138,11 +154,19 @@ func slimVMI(obj any) (any, error) {
 		vols = append(vols, slim)
 	}
 	vmi.Spec = kubevirtv1.VirtualMachineInstanceSpec{Volumes: vols}
+	ifaces := make([]kubevirtv1.VirtualMachineInstanceNetworkInterface, 0, len(vmi.Status.Interfaces))
+	for _, i := range vmi.Status.Interfaces {
+		ifaces = append(ifaces, kubevirtv1.VirtualMachineInstanceNetworkInterface{Name: i.Name, IP: i.IP, MAC: i.MAC})
+	}
+	disks := make([]kubevirtv1.VolumeStatus, 0, len(vmi.Status.VolumeStatus))
+	for _, d := range vmi.Status.VolumeStatus {
+		disks = append(disks, kubevirtv1.VolumeStatus{Name: d.Name, Phase: d.Phase})
+	}
 	vmi.Status = kubevirtv1.VirtualMachineInstanceStatus{
 		Phase:        vmi.Status.Phase,
 		NodeName:     vmi.Status.NodeName,
-		Interfaces:   vmi.Status.Interfaces,
-		VolumeStatus: vmi.Status.VolumeStatus,
+		Interfaces:   ifaces,
+		VolumeStatus: disks,
 	}
 	return vmi, nil
 }
