@@ -23,6 +23,7 @@ import (
 
 	"github.com/koala-dev/koala/internal/ec2/endpoint"
 	"github.com/koala-dev/koala/internal/ec2/throttle"
+	"github.com/koala-dev/koala/internal/memlimit"
 	"github.com/koala-dev/koala/internal/tlsreload"
 )
 
@@ -81,6 +82,11 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("ec2")
 	cfg.Log = log
+	if limit, err := memlimit.Apply(os.Getenv); err != nil {
+		log.Error(err, "ignoring the memory limit")
+	} else if limit > 0 {
+		log.V(1).Info("soft memory limit", "bytes", limit)
+	}
 	if cfg.Endpoint == "" {
 		cfg.Endpoint = listen
 	}

@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/koala-dev/koala/internal/memlimit"
 	"github.com/koala-dev/koala/internal/operator"
 )
 
@@ -23,6 +24,11 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zopts)))
 	opts.Log = ctrl.Log.WithName("operator")
+	if limit, err := memlimit.Apply(os.Getenv); err != nil {
+		opts.Log.Error(err, "ignoring the memory limit")
+	} else if limit > 0 {
+		opts.Log.V(1).Info("soft memory limit", "bytes", limit)
+	}
 
 	if err := operator.Run(ctrl.SetupSignalHandler(), ctrl.GetConfigOrDie(), opts); err != nil {
 		opts.Log.Error(err, "operator stopped")
