@@ -136,7 +136,13 @@ func (h *Handlers) createLaunchVolumes(ctx context.Context, c *action.Call, in r
 	if img == nil {
 		return nil, protocol.Errorf(protocol.CodeInvalidAMIIDNotFound, "The image id '[%s]' does not exist", in.imageID)
 	}
-	zone := in.zone
+	// The instance's zone when the launch decided it (its subnet's: with only some of a
+	// new default VPC's subnets known yet, that can be another zone than the one
+	// assigned below), so that its volumes are where it runs.
+	zone := inst.Spec.Placement.AvailabilityZone
+	if zone == "" {
+		zone = in.zone
+	}
 	if zone == "" {
 		labels, err := h.Store.NodeLabels(ctx)
 		if err != nil {
