@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -411,6 +413,83 @@ func TestEveryMutatingCallWritesOneAuditLineWithoutSecrets(t *testing.T) {
 	g.Expect(raw).NotTo(ContainSubstring(b64(userData)))
 	g.Expect(raw).NotTo(ContainSubstring(strings.Split(aws.ToString(kp.KeyMaterial), "\n")[1]))
 	g.Expect(raw).NotTo(ContainSubstring(a.Secret))
+}
+
+// firstWrite calls at once, the first time the handler starts its answer (before the
+// client can have any of it).
+type firstWrite struct {
+	http.ResponseWriter
+	once *sync.Once
+	at   func()
+}
+
+func (w firstWrite) WriteHeader(code int) {
+	w.once.Do(w.at)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w firstWrite) Write(p []byte) (int, error) {
+	w.once.Do(w.at)
+	return w.ResponseWriter.Write(p)
+}
+
+// A client that has its answer finds its call in the audit log and in the metrics:
+// both are written before the answer (a test, a dashboard or an auditor reading right
+// after the call must not miss it).
+func TestACallIsAuditedAndCountedBeforeItIsAnswered(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	a := newAccount(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logged, reg := &syncBuffer{}, prometheus.NewRegistry()
+	own, err := endpoint.Start(ctx, env.Config, endpoint.Config{Region: region, Log: logr.Discard(), Audit: logged, Registerer: reg})
+	g.Expect(err).NotTo(HaveOccurred())
+	var mu sync.Mutex
+	var auditAtAnswer string
+	var countAtAnswer float64
+	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		own.Handler.ServeHTTP(firstWrite{ResponseWriter: w, once: &sync.Once{}, at: func() {
+			mu.Lock()
+			defer mu.Unlock()
+			auditAtAnswer, countAtAnswer = logged.String(), requestsCounted(reg, "CreateKeyPair", "OK")
+		}}, r)
+	}))
+	g.Eventually(func() error {
+		_, _, err := own.Store.Credentials(ctx, a.KeyID)
+		return err
+	}, timeout, poll).Should(Succeed())
+
+	out, err := clientOf(url, a.KeyID, a.Secret, true).CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String("audited-early")})
+	g.Expect(err).NotTo(HaveOccurred())
+	mu.Lock()
+	defer mu.Unlock()
+	g.Expect(auditAtAnswer).To(ContainSubstring(aws.ToString(out.KeyPairId)), "the audit line was written only after the answer")
+	g.Expect(countAtAnswer).To(Equal(1.0), "the call was counted only after the answer")
+}
+
+// requestsCounted reads koala_ec2_requests_total of an action and code from reg (-1
+// if it cannot be read). It runs in the server's goroutine: it must not fail the test.
+func requestsCounted(reg *prometheus.Registry, action, code string) float64 {
+	families, err := reg.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, f := range families {
+		if f.GetName() != "koala_ec2_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["action"] == action && labels["code"] == code {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // writeCert writes a self-signed certificate for 127.0.0.1 and returns its files and

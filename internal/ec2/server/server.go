@@ -94,18 +94,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	code := "OK"
 	var call *action.Call
 	var a action.Action
-	defer func() {
-		if p := recover(); p != nil {
-			s.cfg.Log.Error(fmt.Errorf("panic: %v", p), "handler panicked", "requestID", requestID, "action", actionName)
-			e := protocol.Errorf(protocol.CodeInternalError, "An internal error has occurred")
-			code = e.Code
-			protocol.WriteError(w, e, requestID)
+	// record counts the call in the metrics and writes its audit line, once, before
+	// the answer is written: a client that has its answer finds its call in both.
+	recorded := false
+	record := func() {
+		if recorded {
+			return
 		}
+		recorded = true
 		if s.cfg.Metrics != nil {
 			s.cfg.Metrics.observe(actionName, code, s.cfg.Now().Sub(start))
 		}
 		if call != nil && a.Mutating {
 			s.audit(r, call, code)
+		}
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.cfg.Log.Error(fmt.Errorf("panic: %v", p), "handler panicked", "requestID", requestID, "action", actionName)
+			e := protocol.Errorf(protocol.CodeInternalError, "An internal error has occurred")
+			code = e.Code
+			record()
+			protocol.WriteError(w, e, requestID)
 		}
 	}()
 
@@ -124,9 +134,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.cfg.Log.Error(err, "request failed", "requestID", requestID, "action", actionName)
 		}
 		code = e.Code
+		record()
 		protocol.WriteError(w, e, requestID)
 		return
 	}
+	record()
 	w.Header().Set("x-amzn-RequestId", requestID)
 	protocol.Write(w, http.StatusOK, out)
 }
