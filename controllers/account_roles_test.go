@@ -68,10 +68,12 @@ func TestTheAccountRolesLetAdminsChangeAndViewersReadTheirAccountOnly(t *testing
 	ctx := context.Background()
 	bob, alice := as(t, "bob"), as(t, "alice")
 
+	// The API server authorizes from its informers' copy of roles and bindings, which
+	// follows the writes above a moment later: until then bob and alice are refused.
 	inst := testgen.Instance("web", acct.Name, "ami-0123456789abcdef0")
-	g.Expect(bob.Create(ctx, inst)).To(Succeed(), "an admin launches in the account")
+	g.Eventually(func() error { return bob.Create(ctx, inst) }, timeout).Should(Succeed(), "an admin launches in the account")
 	var list koalav1.InstanceList
-	g.Expect(alice.List(ctx, &list, client.InNamespace(acct.Name))).To(Succeed(), "a viewer lists")
+	g.Eventually(func() error { return alice.List(ctx, &list, client.InNamespace(acct.Name)) }, timeout).Should(Succeed(), "a viewer lists")
 	g.Expect(list.Items).To(HaveLen(1))
 
 	forbidden := func(err error) { g.ExpectWithOffset(1, apierrors.IsForbidden(err)).To(BeTrue(), "error %v", err) }

@@ -40,47 +40,68 @@ func get(g Gomega, obj client.Object) {
 	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)).To(Succeed())
 }
 
-// recordStates watches an instance and records every state its status passes through.
-func recordStates(t *testing.T, inst *koalav1.Instance) func() []koalav1.InstanceStateName {
+// stateRecorder records every state an instance's status passes through, as a watch
+// sees it.
+type stateRecorder struct {
+	mu       sync.Mutex
+	seen     []koalav1.InstanceStateName
+	versions map[string]bool
+}
+
+// recordStates watches an instance from the version of it the test holds (the one
+// Create or the last Get returned) and records every state its status passes through,
+// starting with that version's. Watching from that version, not from "now", is what
+// makes it exact: a change the operator makes before the watch is open is delivered
+// all the same, however late the watch opens on a loaded machine.
+func recordStates(t *testing.T, inst *koalav1.Instance) *stateRecorder {
 	t.Helper()
 	w, err := k8s.Watch(context.Background(), &koalav1.InstanceList{},
-		client.InNamespace(inst.Namespace), client.MatchingFields{"metadata.name": inst.Name})
+		client.InNamespace(inst.Namespace), client.MatchingFields{"metadata.name": inst.Name},
+		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: inst.ResourceVersion}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var seen []koalav1.InstanceStateName
-	// The watch opens with the object as it is now; waiting for that first event means
-	// that no later change can be missed by a test that acts right after this returns.
-	started := make(chan struct{})
+	r := &stateRecorder{versions: map[string]bool{inst.ResourceVersion: true}}
+	r.add(inst.Status.State)
 	go func() {
-		first := true
 		for ev := range w.ResultChan() {
-			if first {
-				close(started)
-				first = false
-			}
 			if ev.Type != watch.Added && ev.Type != watch.Modified {
 				continue
 			}
-			s := ev.Object.(*koalav1.Instance).Status.State
-			mu.Lock()
-			if s != "" && (len(seen) == 0 || seen[len(seen)-1] != s) {
-				seen = append(seen, s)
-			}
-			mu.Unlock()
+			obj := ev.Object.(*koalav1.Instance)
+			r.mu.Lock()
+			r.versions[obj.ResourceVersion] = true
+			r.mu.Unlock()
+			r.add(obj.Status.State)
 		}
 	}()
 	t.Cleanup(w.Stop)
-	select {
-	case <-started:
-	case <-time.After(timeout):
-		t.Fatalf("the watch of instance %s/%s delivered nothing", inst.Namespace, inst.Name)
+	return r
+}
+
+func (r *stateRecorder) add(s koalav1.InstanceStateName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s != "" && (len(r.seen) == 0 || r.seen[len(r.seen)-1] != s) {
+		r.seen = append(r.seen, s)
 	}
-	return func() []koalav1.InstanceStateName {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]koalav1.InstanceStateName(nil), seen...)
+}
+
+// States returns the states seen so far.
+func (r *stateRecorder) States() []koalav1.InstanceStateName {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]koalav1.InstanceStateName(nil), r.seen...)
+}
+
+// Saw reports whether the watch has delivered that version of the instance: once it
+// has, every change up to it has been recorded (a watch delivers them in order).
+func (r *stateRecorder) Saw(inst *koalav1.Instance) func() bool {
+	rv := inst.ResourceVersion
+	return func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.versions[rv]
 	}
 }
 
@@ -97,7 +118,7 @@ func TestInstanceLaunchesThroughPendingToRunningWithTheVMsAddress(t *testing.T) 
 		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning))
 	}, timeout).Should(Succeed())
 
-	g.Eventually(states, timeout).Should(Equal([]koalav1.InstanceStateName{koalav1.InstanceStatePending, koalav1.InstanceStateRunning}))
+	g.Eventually(states.States, timeout).Should(Equal([]koalav1.InstanceStateName{koalav1.InstanceStatePending, koalav1.InstanceStateRunning}))
 	g.Expect(ids.Valid(ids.Instance, inst.Status.InstanceID)).To(BeTrue(), "instance ID %q", inst.Status.InstanceID)
 	g.Expect(ids.Valid(ids.Reservation, inst.Status.ReservationID)).To(BeTrue())
 	g.Expect(inst.Status.StateCode).To(Equal(int32(16)))
@@ -138,9 +159,10 @@ func TestAnInstanceTheEndpointLaunchedIsFirstWrittenRunningWithItsCreationAsLaun
 	}, timeout).Should(Succeed())
 	// The guest ran within the quiet period: the status was written once, running, and
 	// never said only "pending" (the endpoint showed that from the spec). The watch may
-	// deliver that write a moment after the Get above saw it.
-	g.Eventually(states, timeout).Should(Equal([]koalav1.InstanceStateName{koalav1.InstanceStateRunning}))
-	g.Consistently(states, time.Second).Should(Equal([]koalav1.InstanceStateName{koalav1.InstanceStateRunning}))
+	// deliver that write a moment after the Get above saw it: wait until it has.
+	g.Eventually(states.Saw(inst), timeout).Should(BeTrue())
+	g.Expect(states.States()).To(Equal([]koalav1.InstanceStateName{koalav1.InstanceStateRunning}))
+	g.Consistently(states.States, time.Second).Should(Equal([]koalav1.InstanceStateName{koalav1.InstanceStateRunning}))
 	g.Expect(inst.Status.InstanceID).To(Equal(id))
 	g.Expect(inst.Status.LaunchTime.Time).To(BeTemporally("==", inst.CreationTimestamp.Time), "the launch time the endpoint showed meanwhile")
 }
@@ -204,7 +226,7 @@ func TestStoppingHaltsTheVMAndStartingRunsItAgain(t *testing.T) {
 		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateRunning))
 	}, timeout).Should(Succeed())
 	// The watch may deliver the last event a moment after the Get saw it.
-	g.Eventually(states, timeout).Should(Equal([]koalav1.InstanceStateName{
+	g.Eventually(states.States, timeout).Should(Equal([]koalav1.InstanceStateName{
 		koalav1.InstanceStateRunning, koalav1.InstanceStateStopping, koalav1.InstanceStateStopped,
 		koalav1.InstanceStatePending, koalav1.InstanceStateRunning,
 	}))
@@ -229,7 +251,10 @@ func TestRebootReplacesTheGuestWhileTheInstanceStaysRunning(t *testing.T) {
 		get(g, inst)
 		g.Expect(inst.Status.LastRebootRequest).To(Equal(inst.Annotations[koalav1.RebootRequestedAnnotation]))
 	}, timeout).Should(Succeed())
-	g.Consistently(func() []koalav1.InstanceStateName { return states() }, time.Second).
+	// Every change up to the one the Get saw is recorded once the watch has delivered
+	// it; then nothing but running may have been seen, nor be seen for a while.
+	g.Eventually(states.Saw(inst), timeout).Should(BeTrue())
+	g.Consistently(states.States, time.Second).
 		Should(Equal([]koalav1.InstanceStateName{koalav1.InstanceStateRunning}))
 }
 
@@ -247,7 +272,7 @@ func TestTerminationDeletesTheVMKeepsTheInstanceForTheRetentionThenRemovesIt(t *
 	g.Expect(inst.Status.PrivateIPAddress).To(BeEmpty())
 	err := k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &kubevirtv1.VirtualMachine{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the VM of a terminated instance must be gone: %v", err)
-	g.Eventually(states, timeout).Should(Equal([]koalav1.InstanceStateName{
+	g.Eventually(states.States, timeout).Should(Equal([]koalav1.InstanceStateName{
 		koalav1.InstanceStateRunning, koalav1.InstanceStateShuttingDown, koalav1.InstanceStateTerminated,
 	}))
 
