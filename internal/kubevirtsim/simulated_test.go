@@ -2,6 +2,7 @@ package kubevirtsim
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -77,7 +78,6 @@ func TestASettledVMIsNotWrittenAgain(t *testing.T) {
 	g, ns := newG(t), newNamespace(t)
 	create(t, testVM(ns, "calm", withBlankDisk("calm-root", "1Gi")))
 	g.Eventually(vmPrintableStatus(ns, "calm")).Should(Equal(virtv1.VirtualMachineStatusRunning))
-	time.Sleep(500 * time.Millisecond) // let the last events go through
 
 	versions := func() []string {
 		var v []string
@@ -86,6 +86,16 @@ func TestASettledVMIsNotWrittenAgain(t *testing.T) {
 		}
 		return v
 	}
-	before := versions()
+	// The last events of the start (a fixed sleep was too short on a loaded machine):
+	// wait until nothing changed for half a second, then nothing may change for a
+	// second. A simulator that never settles fails the first, one that writes again
+	// later the second.
+	var before []string
+	g.Eventually(func() bool {
+		now := versions()
+		settled := slices.Equal(now, before)
+		before = now
+		return settled
+	}).WithPolling(500 * time.Millisecond).Should(BeTrue(), "the VM's objects never settled")
 	g.Consistently(versions, time.Second).Should(Equal(before))
 }

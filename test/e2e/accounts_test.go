@@ -146,9 +146,18 @@ func TestQuotasAreMetThroughTheAWSCLIAndThroughKubectl(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	r = aws("describe-instances", "--filters", "Name=instance-state-name,Values=pending", "--query", "Reservations[].Instances[].StateReason.Code", "--output", "text")
-	if r.code != 0 || !strings.Contains(r.stdout, "Client.InstanceLimitExceeded") {
-		t.Fatalf("the AWS CLI does not show why the instance waits: %v", r)
+	// kubectl reads the API server; the endpoint answers from its cache, which follows
+	// a moment later: ask until it shows the reason too.
+	deadline = time.Now().Add(time.Minute)
+	for {
+		r = aws("describe-instances", "--filters", "Name=instance-state-name,Values=pending", "--query", "Reservations[].Instances[].StateReason.Code", "--output", "text")
+		if r.code == 0 && strings.Contains(r.stdout, "Client.InstanceLimitExceeded") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the AWS CLI does not show why the instance waits: %v", r)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
