@@ -96,8 +96,17 @@ func TestAWSCLINetworksFromVPCToElasticIP(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	if svcs := s.mustRun(t, "kubectl", "get", "services", "-A", "-o", "json"); !strings.Contains(svcs, `"`+public+`"`) || !strings.Contains(svcs, `"LoadBalancer"`) {
-		t.Errorf("no LoadBalancer Service carries %s", public)
+	// The endpoint shows the address from the association it wrote; the operator makes
+	// the Service after it: ask kubectl until it is there.
+	for i := 0; ; i++ {
+		svcs := s.mustRun(t, "kubectl", "get", "services", "-A", "-o", "json")
+		if strings.Contains(svcs, `"`+public+`"`) && strings.Contains(svcs, `"LoadBalancer"`) {
+			break
+		} else if i == deadline {
+			t.Errorf("no LoadBalancer Service carries %s", public)
+			break
+		}
+		time.Sleep(time.Second)
 	}
 	s.mustRun(t, "aws", "ec2", "disassociate-address", "--association-id", assoc)
 	s.mustRun(t, "aws", "ec2", "release-address", "--allocation-id", alloc)
