@@ -1,8 +1,11 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -89,53 +92,100 @@ func startControllerManager(env *envtest.Environment, assets, dir string) (*cont
 		return fail(err)
 	}
 	saKey := filepath.Join(env.ControlPlane.APIServer.CertDir, "sa-signer.key")
-	port, err := freePort()
-	if err != nil {
-		return fail(err)
+	logPath := filepath.Join(dir, "kube-controller-manager.log")
+	// The port is free when chosen, but the controller manager binds it a moment
+	// later: another process may take it meanwhile (many start on a shared machine).
+	// That start fails at once and says so; it is retried on another port.
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return fail(err)
+		}
+		err = cm.run(binary, logPath, filepath.Join(dir, "serving", "kube-controller-manager.crt"), port,
+			"--kubeconfig="+kubeconfig,
+			"--authentication-kubeconfig="+kubeconfig,
+			"--authorization-kubeconfig="+kubeconfig,
+			"--controllers="+strings.Join(ControllerManagerControllers, ","),
+			"--leader-elect=false",
+			"--use-service-account-credentials=false",
+			"--service-account-private-key-file="+saKey,
+			"--root-ca-file="+rootCA,
+			"--bind-address=127.0.0.1",
+			"--secure-port="+strconv.Itoa(port),
+			"--cert-dir="+filepath.Join(dir, "serving"),
+			// Tests and the local stack wait on what these controllers do; the defaults
+			// (sized for large clusters) would only make them wait longer.
+			"--concurrent-namespace-syncs=2",
+			"--concurrent-resource-quota-syncs=2",
+		)
+		if err == nil {
+			return cm, nil
+		}
+		if attempt < 3 && errors.Is(err, errPortTaken) {
+			continue
+		}
+		if cm.tempDir != "" {
+			os.RemoveAll(cm.tempDir)
+		}
+		return nil, err
 	}
-	logFile, err := os.OpenFile(filepath.Join(dir, "kube-controller-manager.log"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+}
+
+// errPortTaken: the controller manager exited because its port was taken.
+var errPortTaken = errors.New("its port was taken")
+
+// run starts the controller manager with args, serving its health check on port with
+// the certificate it makes in certFile, and returns once that answers; if it does not,
+// the process is stopped.
+func (cm *controllerManager) run(binary, logPath, certFile string, port int, args ...string) error {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	defer logFile.Close() // the child has its own descriptor
 
-	cm.cmd = exec.Command(binary,
-		"--kubeconfig="+kubeconfig,
-		"--authentication-kubeconfig="+kubeconfig,
-		"--authorization-kubeconfig="+kubeconfig,
-		"--controllers="+strings.Join(ControllerManagerControllers, ","),
-		"--leader-elect=false",
-		"--use-service-account-credentials=false",
-		"--service-account-private-key-file="+saKey,
-		"--root-ca-file="+rootCA,
-		"--bind-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(port),
-		"--cert-dir="+filepath.Join(dir, "serving"),
-		// Tests and the local stack wait on what these controllers do; the defaults
-		// (sized for large clusters) would only make them wait longer.
-		"--concurrent-namespace-syncs=2",
-		"--concurrent-resource-quota-syncs=2",
-	)
+	cm.cmd = exec.Command(binary, args...)
+	cm.exited = make(chan struct{})
 	cm.cmd.Stdout, cm.cmd.Stderr = logFile, logFile
 	// A process group of its own: Ctrl-C in the terminal goes to the stack, which stops
 	// the controller manager in order (before the API server), not all at once.
 	cm.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cm.cmd.Start(); err != nil {
-		return fail(fmt.Errorf("starting kube-controller-manager: %w", err))
+		return fmt.Errorf("starting kube-controller-manager: %w", err)
 	}
-	go func() { _ = cm.cmd.Wait(); close(cm.exited) }()
+	exited := cm.exited
+	go func() { _ = cm.cmd.Wait(); close(exited) }()
 
-	if err := cm.waitHealthy(port, time.Minute); err != nil {
-		_ = cm.stop()
-		return nil, fmt.Errorf("kube-controller-manager did not become healthy (see %s): %w", logFile.Name(), err)
+	if err := cm.waitHealthy(port, certFile, time.Minute); err != nil {
+		_ = cm.stopProcess()
+		if log, rerr := os.ReadFile(logPath); rerr == nil && strings.Contains(string(log), "address already in use") {
+			err = fmt.Errorf("%w: %w", errPortTaken, err)
+		}
+		return fmt.Errorf("kube-controller-manager did not become healthy (see %s): %w", logPath, err)
 	}
-	return cm, nil
+	return nil
 }
 
-// waitHealthy polls the controller manager's /healthz until it answers 200.
-func (cm *controllerManager) waitHealthy(port int, timeout time.Duration) error {
-	// Its serving certificate is self-signed, made at start: nothing to verify it with.
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback health check only
+// waitHealthy polls the controller manager's /healthz until it answers 200. Only an
+// answer with the serving certificate it wrote to certFile counts: another process
+// that took the port (another environment's controller manager, say) must not pass
+// for this one.
+func (cm *controllerManager) waitHealthy(port int, certFile string, timeout time.Duration) error {
+	ours := func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
+		raw, err := os.ReadFile(certFile)
+		if err != nil {
+			return err
+		}
+		block, _ := pem.Decode(raw)
+		if block == nil || len(rawCerts) == 0 || !bytes.Equal(block.Bytes, rawCerts[0]) {
+			return errors.New("the health check was answered with another certificate than the controller manager's")
+		}
+		return nil
+	}
+	// The certificate is self-signed, made at start: it is checked against the file
+	// above instead of a CA.
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, VerifyPeerCertificate: ours}}} //nolint:gosec // loopback health check, certificate pinned
 	url := fmt.Sprintf("https://127.0.0.1:%d/healthz", port)
 	deadline := time.Now().Add(timeout)
 	for {
@@ -159,7 +209,8 @@ func (cm *controllerManager) waitHealthy(port int, timeout time.Duration) error 
 	}
 }
 
-// stop asks the controller manager to stop, and kills it if it has not within 10 s.
+// stop asks the controller manager to stop, and kills it if it has not within 10 s;
+// then it removes its temporary directory.
 func (cm *controllerManager) stop() error {
 	if cm == nil {
 		return nil
@@ -169,6 +220,11 @@ func (cm *controllerManager) stop() error {
 			os.RemoveAll(cm.tempDir)
 		}
 	}()
+	return cm.stopProcess()
+}
+
+// stopProcess asks the process to stop, and kills it if it has not within 10 s.
+func (cm *controllerManager) stopProcess() error {
 	_ = cm.cmd.Process.Signal(syscall.SIGTERM)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -2,6 +2,18 @@ package testenv
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -70,4 +82,31 @@ func TestTheControllerManagerMakesTheAPIServerBehaveAsACluster(t *testing.T) {
 			return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(ns), ns))
 		}, timeout, 200*time.Millisecond).Should(BeTrue())
 	})
+}
+
+// A health check answered by another process on the port (one that took it between
+// its choice and the controller manager's bind) does not pass for the controller
+// manager's: only its own serving certificate counts.
+func TestTheHealthCheckCountsOnlyTheControllerManagersOwnCertificate(t *testing.T) {
+	g := NewWithT(t)
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer other.Close()
+	port := other.Listener.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	ownCert := filepath.Join(dir, "kube-controller-manager.crt")
+	cm := &controllerManager{exited: make(chan struct{})}
+
+	// The controller manager's certificate is another one than the server's.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	g.Expect(err).NotTo(HaveOccurred())
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kube-controller-manager"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(os.WriteFile(ownCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)).To(Succeed())
+	g.Expect(cm.waitHealthy(port, ownCert, time.Second)).NotTo(Succeed(), "another server's answer passed for the controller manager's")
+
+	// The server's own certificate: its answer counts.
+	g.Expect(os.WriteFile(ownCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Certificate().Raw}), 0o600)).To(Succeed())
+	g.Expect(cm.waitHealthy(port, ownCert, time.Second)).To(Succeed())
 }
