@@ -28,7 +28,7 @@ func (a *account) vpcOf(g Gomega, name, cidr string) *koalav1.Network {
 		// The endpoint's cache follows the API server: the VPC is usable through EC2
 		// once the endpoint knows it by its ID.
 		_, err := a.EC2.DescribeVpcs(a.ctx, &ec2.DescribeVpcsInput{VpcIds: []string{vpc.Status.VPCID}})
-		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(plain(err)).NotTo(HaveOccurred())
 	}, timeout, poll).Should(Succeed())
 	return vpc
 }
@@ -41,7 +41,7 @@ func (a *account) subnetOf(g Gomega, name string, vpc *koalav1.Network, cidr, zo
 		g.Expect(k8s.Get(a.ctx, client.ObjectKeyFromObject(sub), sub)).To(Succeed())
 		g.Expect(sub.Status.State).To(Equal(koalav1.NetworkStateAvailable))
 		_, err := a.EC2.DescribeSubnets(a.ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{sub.Status.SubnetID}})
-		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(plain(err)).NotTo(HaveOccurred())
 	}, timeout, poll).Should(Succeed())
 	return sub
 }
@@ -59,7 +59,7 @@ func (a *account) groupOf(g Gomega, name string, vpc *koalav1.Network) string {
 	g.EventuallyWithOffset(1, func() error {
 		_, err := a.EC2.DescribeInstances(a.ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
 			{Name: aws.String("instance.group-name"), Values: []string{name}}}})
-		return err
+		return plain(err)
 	}, timeout, poll).Should(Succeed())
 	return sg.Status.GroupID
 }
@@ -277,7 +277,7 @@ func TestRunInstancesWithoutASubnetUsesTheDefaultSubnetOfTheZoneAndTheDefaultGro
 			g.Eventually(func(g Gomega) {
 				out, err := a.NoRetry.RunInstances(a.ctx, &ec2.RunInstancesInput{ImageId: aws.String(publicImageID),
 					MinCount: aws.Int32(1), MaxCount: aws.Int32(1), Placement: &types.Placement{AvailabilityZone: aws.String(zone)}})
-				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(plain(err)).NotTo(HaveOccurred())
 				i := out.Instances[0]
 				g.Expect(aws.ToString(i.SubnetId)).To(Equal(inZone[zone]))
 				g.Expect(aws.ToString(i.VpcId)).To(Equal(vpc.Status.VPCID))

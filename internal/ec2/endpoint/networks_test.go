@@ -139,7 +139,7 @@ func TestSubnetsMustFitTheirVPCAndNotOverlapAndAVPCInUseCannotBeDeleted(t *testi
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Eventually(func(g Gomega) {
 		_, err := a.EC2.DeleteVpc(a.ctx, &ec2.DeleteVpcInput{VpcId: aws.String(vpc)})
-		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(plain(err)).NotTo(HaveOccurred())
 	}, timeout, poll).Should(Succeed())
 	g.Eventually(func(g Gomega) {
 		_, err := a.EC2.DescribeVpcs(a.ctx, &ec2.DescribeVpcsInput{VpcIds: []string{vpc}})
@@ -208,7 +208,7 @@ func TestElasticIPsAreAllocatedFromThePoolAssociatedMovedAndReleased(t *testing.
 	var again *ec2.AllocateAddressOutput
 	g.Eventually(func(g Gomega) {
 		again, err = a.EC2.AllocateAddress(a.ctx, &ec2.AllocateAddressInput{Address: aws.String(ip)})
-		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(plain(err)).NotTo(HaveOccurred())
 	}, timeout, poll).Should(Succeed())
 	g.Expect(aws.ToString(again.PublicIp)).To(Equal(ip))
 

@@ -116,7 +116,7 @@ func TestSecurityGroupsAndTheirRulesBehaveAsInEC2(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Eventually(func(g Gomega) {
 		_, err := a.EC2.DeleteSecurityGroup(a.ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(webID)})
-		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(plain(err)).NotTo(HaveOccurred())
 	}, timeout, poll).Should(Succeed())
 }
 

@@ -372,7 +372,7 @@ func TestModifyVolumeGrowsAVolumeAndDescribeVolumesModificationsFollowsIt(t *tes
 
 	g.Eventually(func(g Gomega) {
 		mods, err := a.EC2.DescribeVolumesModifications(a.ctx, &ec2.DescribeVolumesModificationsInput{VolumeIds: []string{vol}})
-		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(plain(err)).NotTo(HaveOccurred())
 		g.Expect(mods.VolumesModifications).To(HaveLen(1))
 		g.Expect(mods.VolumesModifications[0].ModificationState).To(Equal(types.VolumeModificationStateCompleted))
 		g.Expect(aws.ToInt64(mods.VolumesModifications[0].Progress)).To(Equal(int64(100)))
