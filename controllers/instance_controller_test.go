@@ -215,8 +215,11 @@ func TestStoppingHaltsTheVMAndStartingRunsItAgain(t *testing.T) {
 	vm := &kubevirtv1.VirtualMachine{}
 	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), vm)).To(Succeed())
 	g.Expect(*vm.Spec.RunStrategy).To(Equal(kubevirtv1.RunStrategyHalted))
-	err := k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &kubevirtv1.VirtualMachineInstance{})
-	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the VMI of a stopped instance must be gone: %v", err)
+	// Stopped is reported once the guest has ended (the VMI's phase); the VMI object is
+	// removed a moment later.
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &kubevirtv1.VirtualMachineInstance{}))
+	}, timeout).Should(BeTrue(), "the VMI of a stopped instance must be gone")
 	g.Expect(inst.Status.PrivateIPAddress).To(Equal(ip), "a stopped instance keeps showing its address")
 	g.Expect(inst.Status.StateReason.Code).To(Equal("Client.UserInitiatedShutdown"))
 

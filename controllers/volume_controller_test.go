@@ -156,8 +156,10 @@ func TestAVolumeAttachedToAStoppedInstanceIsAttachedAtOnceAndTheGuestHasItWhenIt
 
 	volumeState(t, g, data, koalav1.VolumeStateInUse, koalav1.AttachmentStateAttached)
 	g.Expect(vmHotplugVolumes(g, inst)).To(Equal([]string{"data"}))
-	err := k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &kubevirtv1.VirtualMachineInstance{})
-	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the instance stays stopped: %v", err)
+	// Stopped is reported once the guest has ended; its VMI object goes a moment later.
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), &kubevirtv1.VirtualMachineInstance{}))
+	}, timeout).Should(BeTrue(), "the instance stays stopped")
 
 	setState(g, inst, koalav1.DesiredStateRunning)
 	g.Eventually(vmiVolumeReady(inst, "data"), timeout).Should(BeTrue())
