@@ -61,14 +61,24 @@ func (s *stack) imageID(t *testing.T) string {
 }
 
 // waitForState polls describe-instances every second (the AWS CLI's waiters poll every
-// 15 s) until every instance in ids is in state.
+// 15 s) until every instance in ids is in state. An instance the endpoint does not know
+// yet (one made with kubectl, whose ID kubectl showed a moment before the endpoint's
+// cache had it) is waited for too, as the CLI's own waiter does.
 func (s *stack) waitForState(t *testing.T, state string, ids ...string) {
 	t.Helper()
-	args := append([]string{"describe-instances", "--query", "Reservations[].Instances[].[InstanceId,State.Name]", "--instance-ids"}, ids...)
+	args := append([]string{"ec2", "describe-instances", "--query", "Reservations[].Instances[].[InstanceId,State.Name]", "--output", "text", "--instance-ids"}, ids...)
 	deadline := time.Now().Add(2 * time.Minute)
 	var last string
 	for {
-		last = s.awsText(t, args...)
+		r := s.run(t, "", "aws", args...)
+		switch {
+		case r.code == 0:
+			last = strings.TrimSpace(r.stdout)
+		case strings.Contains(r.stderr, "InvalidInstanceID.NotFound"):
+			last = r.stderr
+		default:
+			t.Fatalf("aws %s failed: %v", strings.Join(args, " "), r)
+		}
 		states := map[string]string{}
 		for _, line := range strings.Split(last, "\n") {
 			if f := strings.Fields(line); len(f) == 2 {
