@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -216,7 +218,54 @@ func (c *cluster) install(ctx context.Context, t *testing.T, r, previous *render
 			g.Expect(client.IgnoreNotFound(c.admin.Delete(ctx, o.DeepCopy()))).To(Succeed())
 		}
 	}
+	c.waitForGrants(ctx, t, r)
 	return pruned
+}
+
+// waitForGrants waits until the API server authorizes every verb the rendering's roles
+// grant the service accounts. It authorizes from its informers' copy of the roles and
+// bindings just applied, which follows a moment later: a component started before
+// would be refused at first, and checkAudit counts every refusal. The checks are the
+// admin's SubjectAccessReviews, so the service accounts' audit stays theirs alone.
+func (c *cluster) waitForGrants(ctx context.Context, t *testing.T, r *rendering) {
+	t.Helper()
+	g := NewWithT(t)
+	for _, component := range []string{"operator", "ec2"} {
+		for kind, namespaced := range map[string]bool{"ClusterRole": false, "Role": true} {
+			for _, role := range r.ofKind(kind) {
+				if role.GetName() != "koala-"+component {
+					continue
+				}
+				for _, rule := range policyRules(t, role) {
+					names := rule.ResourceNames
+					if len(names) == 0 {
+						names = []string{""}
+					}
+					for _, group := range rule.APIGroups {
+						for _, res := range rule.Resources {
+							for _, verb := range rule.Verbs {
+								for _, name := range names {
+									attrs := &authorizationv1.ResourceAttributes{Group: group, Resource: res, Name: name, Verb: verb}
+									if base, sub, ok := strings.Cut(res, "/"); ok {
+										attrs.Resource, attrs.Subresource = base, sub
+									}
+									if namespaced {
+										attrs.Namespace = releaseNamespace
+									}
+									g.Eventually(func(g Gomega) {
+										sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+											User: serviceAccount(component), Groups: []string{"system:authenticated"}, ResourceAttributes: attrs}}
+										g.Expect(c.admin.Create(ctx, sar)).To(Succeed())
+										g.Expect(sar.Status.Allowed).To(BeTrue(), "%s may not %s %s %s %q yet: %s", component, verb, group, res, name, sar.Status.Reason)
+									}, timeout, poll).Should(Succeed())
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 }
 
 // runningOperator is an operator run by the test, as cmd/koala-operator runs it.

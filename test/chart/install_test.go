@@ -203,6 +203,14 @@ func TestTheInstalledChartRunsAnInstanceWithItsOwnRBACAndSurvivesAnUpgrade(t *te
 			g.Expect(err).NotTo(HaveOccurred())
 			_, err = acct.ec2.RebootInstances(ctx, &ec2.RebootInstancesInput{InstanceIds: []string{instanceID}})
 			g.Expect(err).NotTo(HaveOccurred())
+			// The instance stays running through a reboot: wait until the operator has
+			// acted on it (replaced the guest), or the stop below may overtake it and the
+			// grants a reboot uses go unused.
+			g.Eventually(func(g Gomega) {
+				inst := &koalav1.Instance{}
+				g.Expect(c.admin.Get(ctx, client.ObjectKey{Namespace: acct.namespace, Name: instanceID}, inst)).To(Succeed())
+				g.Expect(inst.Status.LastRebootRequest).NotTo(BeEmpty())
+			}, timeout, poll).Should(Succeed())
 			waitFor(ctx, g, acct, types.InstanceStateNameRunning, instanceID)
 			_, err = acct.ec2.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{instanceID}})
 			g.Expect(err).NotTo(HaveOccurred())
