@@ -96,6 +96,6 @@ func TestASettledVMIsNotWrittenAgain(t *testing.T) {
 		settled := slices.Equal(now, before)
 		before = now
 		return settled
-	}).WithPolling(500 * time.Millisecond).Should(BeTrue(), "the VM's objects never settled")
+	}).WithPolling(500*time.Millisecond).Should(BeTrue(), "the VM's objects never settled")
 	g.Consistently(versions, time.Second).Should(Equal(before))
 }
