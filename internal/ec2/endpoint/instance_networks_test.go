@@ -144,7 +144,7 @@ func TestRunInstancesPutsAnInstanceOnTheSubnetGroupsAndAddressAskedAndDescribeSh
 	// claim, and deleted again).
 	volumeIDs := func(g Gomega) []string {
 		out, err := a.EC2.DescribeVolumes(a.ctx, &ec2.DescribeVolumesInput{})
-		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(plain(err)).NotTo(HaveOccurred())
 		var ids []string
 		for _, v := range out.Volumes {
 			ids = append(ids, aws.ToString(v.VolumeId))
