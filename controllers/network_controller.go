@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,7 +24,6 @@ import (
 	"github.com/koala-dev/koala/internal/ids"
 	"github.com/koala-dev/koala/internal/index"
 	"github.com/koala-dev/koala/internal/ipam"
-	"github.com/koala-dev/koala/internal/zones"
 )
 
 // Default VPC layout, as in EC2: 172.31.0.0/16 with a /20 default subnet per zone.
@@ -51,6 +51,10 @@ func DefaultSubnetObjectName(vpcID, zone string) string {
 // default security group and, for a default VPC, its default subnets.
 type NetworkReconciler struct {
 	Client client.Client
+	// APIReader reads the API server directly (the manager's API reader): a default
+	// subnet's CIDR is chosen from the subnets the VPC has, not from what the cache has
+	// heard of. Nil reads through Client.
+	APIReader client.Reader
 	NetworkConfig
 }
 
@@ -74,6 +78,10 @@ func (r *NetworkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&koalav1.SecurityGroup{}, handler.EnqueueRequestsFromMapFunc(r.vpcOf), builder.WithPredicates(onlyDeletes)).
 		// A VPC waiting for a provider network (or a VLAN) tries again when they change.
 		Watches(&koalav1.ProviderNetwork{}, handler.EnqueueRequestsFromMapFunc(r.pendingNetworks)).
+		// A zone that gets its first node gets a default subnet in every default VPC.
+		// Only the nodes' metadata is held, in the cache nodeLabelSets reads.
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.defaultVPCsWithoutZone),
+			builder.OnlyMetadata, builder.WithPredicates(zoneLabelChanged)).
 		Named("network").
 		Complete(r)
 }
@@ -270,36 +278,6 @@ func (r *NetworkReconciler) reconcileDefaultGroup(ctx context.Context, s *networ
 		return ctrl.Result{}, fmt.Errorf("creating the default security group: %w", err)
 	}
 	s.network.Status.DefaultSecurityGroupID = name
-	return ctrl.Result{}, nil
-}
-
-// reconcileDefaultSubnets makes a default VPC's default subnets, one /20 per zone, once.
-func (r *NetworkReconciler) reconcileDefaultSubnets(ctx context.Context, s *networkScope) (ctrl.Result, error) {
-	n := s.network
-	if !n.Spec.IsDefault || n.Status.DefaultSubnetsCreated {
-		return ctrl.Result{}, nil
-	}
-	labels, err := nodeLabelSets(ctx, r.Client)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	zs := zones.FromNodeLabels(r.Region, labels)
-	cidrs := ipam.Split(n.Spec.CIDRBlock, max(defaultSubnetPrefixLen, ipam.PrefixLength(n.Spec.CIDRBlock)), len(zs))
-	for i, cidr := range cidrs {
-		name := DefaultSubnetObjectName(s.id, zs[i])
-		sub := &koalav1.Subnet{
-			ObjectMeta: metav1.ObjectMeta{
-				Name: name, Namespace: n.Namespace,
-				Annotations: map[string]string{koalav1.IDAnnotation: name},
-				Finalizers:  []string{SubnetFinalizer},
-			},
-			Spec: koalav1.SubnetSpec{VPCID: s.id, CIDRBlock: cidr, AvailabilityZone: zs[i], DefaultForAZ: true},
-		}
-		if err := r.Client.Create(ctx, sub); err != nil && !apierrors.IsAlreadyExists(err) {
-			return ctrl.Result{}, fmt.Errorf("creating the default subnet of %s: %w", zs[i], err)
-		}
-	}
-	n.Status.DefaultSubnetsCreated = true
 	return ctrl.Result{}, nil
 }
 

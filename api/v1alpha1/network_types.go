@@ -86,9 +86,20 @@ type NetworkStatus struct {
 	// +kubebuilder:validation:MaxLength=20
 	DefaultSecurityGroupID string `json:"defaultSecurityGroupId,omitempty"`
 
-	// defaultSubnetsCreated is true once the default subnets of a default VPC were made;
-	// the operator makes them once, so that a default subnet deleted by the user stays
-	// deleted, as in EC2.
+	// defaultSubnetZones are the zones in which a default VPC got its default subnet: one
+	// /20 per zone that has nodes, made when the zone first appears (also after the VPC
+	// was made). A zone stays listed when its default subnet is deleted, so that the
+	// operator does not make it again, as in EC2.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	DefaultSubnetZones []string `json:"defaultSubnetZones,omitempty"`
+
+	// defaultSubnetsCreated is true once the first default subnets of a default VPC were
+	// made. Operators before defaultSubnetZones made them once, from the zones known at
+	// that time, and recorded only this; for such a VPC the zones whose default subnet
+	// exists count as listed in defaultSubnetZones. Still set for those operators.
 	// +optional
 	DefaultSubnetsCreated bool `json:"defaultSubnetsCreated,omitempty"`
 

@@ -226,6 +226,36 @@ func Split(cidr string, bitsLen, max int) []string {
 	return out
 }
 
+// NextFree returns the first /bitsLen block of cidr, in address order, that overlaps
+// none of taken, and whether there is one: where a default VPC's default subnet of a
+// zone that appeared later goes, around the subnets the VPC already has.
+func NextFree(cidr string, bitsLen int, taken []string) (string, bool) {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil || !p.Addr().Is4() || bitsLen < p.Bits() || bitsLen > 32 {
+		return "", false
+	}
+	used := make([]netip.Prefix, 0, len(taken))
+	for _, t := range taken {
+		if tp, err := netip.ParsePrefix(t); err == nil {
+			used = append(used, tp.Masked())
+		}
+	}
+	step := uint64(1) << (32 - bitsLen)
+	base := uint64(addrToUint(p.Masked().Addr()))
+	n := uint64(1) << (bitsLen - p.Bits())
+next:
+	for i := range n {
+		c := netip.PrefixFrom(uintToAddr(uint32(base+i*step)), bitsLen)
+		for _, u := range used {
+			if u.Overlaps(c) {
+				continue next
+			}
+		}
+		return c.String(), true
+	}
+	return "", false
+}
+
 func addrToUint(a netip.Addr) uint32 {
 	b := a.As4()
 	return binary.BigEndian.Uint32(b[:])

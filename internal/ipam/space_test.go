@@ -115,3 +115,34 @@ func TestContainsOverlapsAndSplit(t *testing.T) {
 		t.Errorf("Split = %v, want %v", got, want)
 	}
 }
+
+func TestNextFreeSkipsEveryBlockAnExistingSubnetTouches(t *testing.T) {
+	tests := map[string]struct {
+		taken  []string
+		want   string
+		wantOK bool
+	}{
+		"an empty VPC gets its first /20":                     {nil, "172.31.0.0/20", true},
+		"the zones made before keep theirs, the next follows": {[]string{"172.31.0.0/20"}, "172.31.16.0/20", true},
+		"a gap left by a deleted subnet is taken first":       {[]string{"172.31.16.0/20", "172.31.32.0/20"}, "172.31.0.0/20", true},
+		"a user's /24 inside a block makes the block taken":   {[]string{"172.31.0.0/20", "172.31.17.0/24"}, "172.31.32.0/20", true},
+		"a user's /19 takes two blocks":                       {[]string{"172.31.0.0/19"}, "172.31.32.0/20", true},
+		"a subnet outside the VPC changes nothing":            {[]string{"10.0.0.0/16"}, "172.31.0.0/20", true},
+		"an unreadable CIDR is ignored":                       {[]string{"nonsense"}, "172.31.0.0/20", true},
+		"a VPC whose every /20 is taken has no room":          {[]string{"172.31.0.0/17", "172.31.128.0/17"}, "", false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, ok := NextFree("172.31.0.0/16", 20, tc.taken)
+			if got != tc.want || ok != tc.wantOK {
+				t.Errorf("NextFree = %q, %v; want %q, %v", got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+	if _, ok := NextFree("172.31.0.0/24", 20, nil); ok {
+		t.Error("a /24 VPC has no /20 to give")
+	}
+	if _, ok := NextFree("not a cidr", 20, nil); ok {
+		t.Error("an unreadable VPC CIDR has no block to give")
+	}
+}

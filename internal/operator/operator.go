@@ -200,7 +200,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		&controllers.KeyPairReconciler{Client: c},
 		&controllers.AccountReconciler{Client: c},
 		&controllers.AccessKeyReconciler{Client: c, Clock: clock.RealClock{}},
-		&controllers.NetworkReconciler{Client: c, NetworkConfig: netCfg},
+		&controllers.NetworkReconciler{Client: c, APIReader: mgr.GetAPIReader(), NetworkConfig: netCfg},
 		&controllers.SubnetReconciler{Client: c, NetworkConfig: netCfg},
 		&controllers.SecurityGroupReconciler{Client: c},
 		&controllers.DefaultVPCReconciler{Client: c},
