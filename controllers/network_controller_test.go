@@ -54,6 +54,7 @@ func expectNoOverlap(g Gomega, ns, vpcID string) {
 // zone-c and removes it at its end. The suite's tests do not run in parallel, so no
 // instance of another test is placed in zone-c (the simulator could not run it there);
 // the default VPCs of earlier tests get a zone-c subnet, which none of them looks at.
+// Its cleanup waits until the operator no longer knows zone-c.
 func TestADefaultVPCGetsADefaultSubnetInAZoneWhoseFirstNodeJoinsLaterButNotOneTheUserDeleted(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -88,7 +89,7 @@ func TestADefaultVPCGetsADefaultSubnetInAZoneWhoseFirstNodeJoinsLaterButNotOneTh
 	// A node of a new zone joins.
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-c-" + ns, Labels: map[string]string{zones.Label: "zone-c"}}}
 	g.Expect(k8s.Create(ctx, node)).To(Succeed())
-	t.Cleanup(func() { _ = k8s.Delete(context.Background(), node) })
+	t.Cleanup(func() { forgetNode(t, node) })
 
 	g.Eventually(func(g Gomega) {
 		subs = defaultSubnetsOfVPC(g, ns, vpc.Status.VPCID)
@@ -158,4 +159,27 @@ func TestADefaultVPCSettledByAnOlderOperatorGetsTheDefaultSubnetOfTheZoneItMisse
 	g.Expect(subs["zone-a"].Spec.CIDRBlock).To(Equal("172.31.0.0/20"))
 	g.Expect(subs["zone-b"].Spec.CIDRBlock).To(Equal("172.31.32.0/20"))
 	expectNoOverlap(g, ns, vpcID)
+}
+
+// forgetNode deletes a node a test added and waits until the operator no longer knows
+// its zone, so that the tests after it see the suite's two zones only. The operator's
+// node cache is seen through a default VPC made for the purpose: it gets a default
+// subnet in every zone the operator knows when it settles it.
+func forgetNode(t *testing.T, node *corev1.Node) {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := context.Background()
+	zone := node.Labels[zones.Label]
+	g.Expect(client.IgnoreNotFound(k8s.Delete(ctx, node))).To(Succeed())
+	ns := namespace(t)
+	g.Eventually(func(g Gomega) {
+		probe := &koalav1.Network{ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-", Namespace: ns},
+			Spec: koalav1.NetworkSpec{CIDRBlock: controllers.DefaultVPCCIDR, IsDefault: true}}
+		g.Expect(k8s.Create(ctx, probe)).To(Succeed())
+		g.Eventually(func(g Gomega) {
+			get(g, probe)
+			g.Expect(probe.Status.DefaultSubnetZones).NotTo(BeEmpty())
+		}, timeout).Should(Succeed())
+		g.Expect(probe.Status.DefaultSubnetZones).NotTo(ContainElement(zone), "the operator still knows %s", zone)
+	}, timeout).Should(Succeed())
 }
