@@ -69,10 +69,12 @@ func (s *stack) newAccount(t *testing.T, quotas string) (name string, env []stri
 // throttleScript floods DescribeRegions: without retries some calls must be throttled
 // (RequestLimitExceeded), with boto3's standard retry mode every call must get through.
 const throttleScript = `
-import boto3, botocore.config, botocore.exceptions, concurrent.futures, sys
+import boto3, botocore.config, botocore.exceptions, concurrent.futures, sys, threading
 def client(attempts):
     return boto3.client("ec2", config=botocore.config.Config(retries={"mode": "standard", "max_attempts": attempts}))
 raw = client(1)
+retrying = client(20)
+dry = threading.Event()
 # From 8 threads at once: the bucket (burst 100, 20 a second) runs dry however slowly
 # one call is answered on a loaded machine.
 def call(_):
@@ -82,15 +84,21 @@ def call(_):
     except botocore.exceptions.ClientError as e:
         if e.response["Error"]["Code"] != "RequestLimitExceeded" or e.response["ResponseMetadata"]["HTTPStatusCode"] != 503:
             raise
+        dry.set()
         return 1
-with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-    throttled = sum(pool.map(call, range(300)))
+def retried(_):
+    dry.wait(60)
+    return retrying.describe_regions()["ResponseMetadata"]["RetryAttempts"]
+# The calls with standard retries are made once the flood has drained the bucket, and
+# while it keeps it dry: made after it, they would find the bucket refilled whenever
+# calls are slower than its refill. They are few: every retry takes from the client's
+# retry quota.
+with concurrent.futures.ThreadPoolExecutor(max_workers=8) as flood, concurrent.futures.ThreadPoolExecutor(max_workers=3) as others:
+    throttled = flood.map(call, range(300))
+    retries = others.map(retried, range(6))
+    throttled, retries = sum(throttled), sum(retries)
 if throttled == 0:
     sys.exit("300 calls in a burst were never throttled")
-retrying = client(20)
-retries = 0
-for _ in range(150):
-    retries += retrying.describe_regions()["ResponseMetadata"]["RetryAttempts"]
 if retries == 0:
     sys.exit("no call needed a retry: the test did not reach the limit")
 print("throttled without retries:", throttled, "- retries needed with standard mode:", retries)
