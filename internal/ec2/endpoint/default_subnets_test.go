@@ -30,7 +30,7 @@ func TestAZoneWhoseFirstNodeJoinsAfterTheAccountGetsADefaultSubnetThatLaunchesLa
 	a := newAccount(t)
 	defaultSubnets := func(g Gomega) map[string]types.Subnet {
 		out, err := a.EC2.DescribeSubnets(a.ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{filter("default-for-az", "true")}})
-		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(plain(err)).NotTo(HaveOccurred())
 		byZone := map[string]types.Subnet{}
 		for _, s := range out.Subnets {
 			g.Expect(byZone).NotTo(HaveKey(aws.ToString(s.AvailabilityZone)), "two default subnets in one zone")
@@ -64,7 +64,7 @@ func TestAZoneWhoseFirstNodeJoinsAfterTheAccountGetsADefaultSubnetThatLaunchesLa
 	g.Eventually(func(g Gomega) {
 		out, err := a.NoRetry.RunInstances(a.ctx, &ec2.RunInstancesInput{ImageId: aws.String(publicImageID),
 			MinCount: aws.Int32(1), MaxCount: aws.Int32(1), Placement: &types.Placement{AvailabilityZone: aws.String(zoneC)}})
-		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(plain(err)).NotTo(HaveOccurred())
 		i := out.Instances[0]
 		id = aws.ToString(i.InstanceId)
 		g.Expect(aws.ToString(i.Placement.AvailabilityZone)).To(Equal(zoneC))
