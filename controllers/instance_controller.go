@@ -33,10 +33,6 @@ import (
 	"github.com/koala-dev/koala/internal/zones"
 )
 
-// launchQuietPeriod is how long the status of an instance that the EC2 endpoint
-// launched may stay unwritten while it is only pending (see patchStatus).
-const launchQuietPeriod = 2 * time.Minute
-
 // InstanceFinalizer lets the operator delete an instance's VirtualMachine (and wait
 // for it to be gone) before the Instance disappears.
 const InstanceFinalizer = "cloud.koala.dev/instance"
@@ -248,7 +244,7 @@ func (r *InstanceReconciler) instancesOfType(ctx context.Context, obj client.Obj
 
 // Reconcile brings one instance's VirtualMachine in line with its spec and reports
 // what KubeVirt observes in its status.
-func (r *InstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+func (r *InstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	inst := &koalav1.Instance{}
 	if err := r.Client.Get(ctx, req.NamespacedName, inst); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -268,12 +264,8 @@ func (r *InstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	s := &instanceScope{instance: inst}
 	statusBase := inst.DeepCopy()
 	defer func() {
-		wait, err := r.patchStatus(ctx, statusBase, s, retErr)
-		if err != nil {
+		if err := r.patchStatus(ctx, statusBase, s, retErr); err != nil {
 			retErr = errors.Join(retErr, err)
-		}
-		if wait > 0 && (result.RequeueAfter == 0 || wait < result.RequeueAfter) {
-			result.RequeueAfter = wait
 		}
 	}()
 
@@ -295,12 +287,11 @@ func (r *InstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 }
 
 // patchStatus computes the status from what the phases observed and writes it if it
-// changed. observedGeneration moves only when the reconcile succeeded. It returns how
-// long to wait before looking again when it held back a launch's first write.
-func (r *InstanceReconciler) patchStatus(ctx context.Context, base *koalav1.Instance, s *instanceScope, reconcileErr error) (time.Duration, error) {
+// changed. observedGeneration moves only when the reconcile succeeded.
+func (r *InstanceReconciler) patchStatus(ctx context.Context, base *koalav1.Instance, s *instanceScope, reconcileErr error) error {
 	inst := s.instance
 	if s.id == "" {
-		return 0, nil // nothing known yet
+		return nil // nothing known yet
 	}
 	previous := inst.Status.State
 	now := r.Clock.Now()
@@ -317,53 +308,59 @@ func (r *InstanceReconciler) patchStatus(ctx context.Context, base *koalav1.Inst
 		inst.Status.ObservedGeneration = inst.Generation
 	}
 	if equality.Semantic.DeepEqual(base.Status, inst.Status) || r.written.behind(client.ObjectKeyFromObject(inst), base.ResourceVersion) {
-		return 0, nil
+		return nil
 	}
-	if wait := launchQuiet(base, inst, s.blocked, reconcileErr, now); wait > 0 {
-		return wait, nil
+	if launchQuiet(base, inst, s.blocked, reconcileErr) {
+		return nil
 	}
 	if err := r.Client.Status().Patch(ctx, inst, client.MergeFrom(base)); err != nil {
 		if apierrors.IsNotFound(err) {
-			return 0, nil
+			return nil
 		}
-		return 0, fmt.Errorf("patching status: %w", err)
+		return fmt.Errorf("patching status: %w", err)
 	}
 	r.written.wrote(client.ObjectKeyFromObject(inst), inst.ResourceVersion)
-	if inst.Status.State != previous && r.Recorder != nil {
+	if inst.Status.State != previous && r.Recorder != nil && !launchProgress(previous, &inst.Status, inst.CreationTimestamp.Time) {
 		// The VM is the related object while it exists; a nil *VirtualMachine must not
 		// reach the recorder as a non-nil interface.
 		var related runtime.Object
 		if s.vm != nil {
 			related = s.vm
 		}
-		// A launch's first state needs no event of its own: the object was just created.
-		if previous != "" {
-			r.Recorder.Eventf(inst, related, corev1.EventTypeNormal, stateEventReason(inst.Status.State), "StateChange",
-				"Instance %s is %s", s.id, inst.Status.State)
-		}
+		r.Recorder.Eventf(inst, related, corev1.EventTypeNormal, stateEventReason(inst.Status.State), "StateChange",
+			"Instance %s is %s", s.id, inst.Status.State)
 	}
-	return 0, nil
+	return nil
 }
 
-// launchQuiet says how long to hold back the first status write of an instance that
+// launchProgress reports whether a change of state from previous to st.State is only
+// the first launch going its way (none yet to pending, pending to running): the
+// object was just created and its status says the rest, so such a change has no
+// event. At 10,000 instances an event per launch is 10,000 writes more, and one more
+// object for every watcher of events. A start after a stop (its launch time is later
+// than the creation), a stop, a termination and a reboot keep theirs.
+func launchProgress(previous koalav1.InstanceStateName, st *koalav1.InstanceStatus, created time.Time) bool {
+	switch {
+	case previous == "":
+		return true
+	case previous == koalav1.InstanceStatePending && st.State == koalav1.InstanceStateRunning:
+		return st.LaunchTime != nil && !st.LaunchTime.Time.After(created)
+	}
+	return false
+}
+
+// launchQuiet says whether to hold back the first status write of an instance that
 // the EC2 endpoint launched, while that write would only say "pending": its ID,
 // reservation and zone are already in its annotations, and the endpoint shows it as
-// pending from its spec. Most launches then run within the quiet period, and their
-// first write says "running": one status write per launch instead of two, and no event
-// (a launch's first state has none). An instance that is blocked, failed to reconcile
-// or is still pending after launchQuietPeriod is written at once, so that kubectl users
-// see why it waits. It returns 0 when the write should go ahead.
-func launchQuiet(base, inst *koalav1.Instance, blocked *metav1.Condition, reconcileErr error, now time.Time) time.Duration {
-	if base.Status.InstanceID != "" || inst.Annotations[koalav1.IDAnnotation] == "" ||
-		inst.Status.State != koalav1.InstanceStatePending || blocked != nil || reconcileErr != nil {
-		return 0
-	}
-	wait := inst.CreationTimestamp.Add(launchQuietPeriod).Sub(now)
-	if wait <= 0 {
-		return 0
-	}
-	// The creation time has a resolution of a second: never come back in a hurry.
-	return max(wait, time.Second)
+// pending from its spec. The first write then says "running": one status write per
+// launch instead of two. There is no time limit: on a busy cluster the guests of a
+// batch launch take minutes to start (at 10,000 instances in the bench, most of them
+// more than any limit), and a write that says only "pending" would tell a kubectl user
+// nothing that matters (its name is its ID; the endpoint shows the rest). An instance that is blocked (its Ready condition says why), failed to
+// reconcile, or is asked to stop or terminate is written at once.
+func launchQuiet(base, inst *koalav1.Instance, blocked *metav1.Condition, reconcileErr error) bool {
+	return base.Status.InstanceID == "" && inst.Annotations[koalav1.IDAnnotation] != "" &&
+		inst.Status.State == koalav1.InstanceStatePending && blocked == nil && reconcileErr == nil
 }
 
 func stateEventReason(s koalav1.InstanceStateName) string {

@@ -12,10 +12,9 @@ import (
 )
 
 func TestLaunchQuietHoldsBackOnlyAnEndpointLaunchsFirstPendingWrite(t *testing.T) {
-	created := t0
 	launched := func(mods ...func(base, inst *koalav1.Instance)) (*koalav1.Instance, *koalav1.Instance) {
 		base := &koalav1.Instance{ObjectMeta: metav1.ObjectMeta{
-			CreationTimestamp: metav1.Time{Time: created},
+			CreationTimestamp: metav1.Time{Time: t0},
 			Annotations:       map[string]string{koalav1.IDAnnotation: "i-0123456789abcdef0"},
 		}}
 		inst := base.DeepCopy()
@@ -31,47 +30,47 @@ func TestLaunchQuietHoldsBackOnlyAnEndpointLaunchsFirstPendingWrite(t *testing.T
 		mods    []func(base, inst *koalav1.Instance)
 		blocked *metav1.Condition
 		err     error
-		now     time.Time
-		want    time.Duration
+		want    bool
 	}{
-		"a launch still pending early in the quiet period waits for its end": {
-			now: created.Add(3 * time.Second), want: launchQuietPeriod - 3*time.Second,
-		},
-		"a launch pending past the quiet period is written": {
-			now: created.Add(launchQuietPeriod), want: 0,
-		},
+		"a launch still pending waits, however long it takes": {want: true},
 		"a launch that runs is written at once": {
 			mods: []func(base, inst *koalav1.Instance){func(_, inst *koalav1.Instance) { inst.Status.State = koalav1.InstanceStateRunning }},
-			now:  created.Add(time.Second), want: 0,
 		},
-		"a blocked launch is written at once, so that kubectl shows why": {
-			blocked: blocked, now: created.Add(time.Second), want: 0,
+		"a launch asked to stop is written at once": {
+			mods: []func(base, inst *koalav1.Instance){func(_, inst *koalav1.Instance) { inst.Status.State = koalav1.InstanceStateStopped }},
 		},
-		"a reconcile that failed is written at once": {
-			err: errors.New("boom"), now: created.Add(time.Second), want: 0,
-		},
+		"a blocked launch is written at once, so that kubectl shows why": {blocked: blocked},
+		"a reconcile that failed is written at once":                     {err: errors.New("boom")},
 		"an instance made with kubectl (no ID yet) is written at once": {
 			mods: []func(base, inst *koalav1.Instance){func(base, inst *koalav1.Instance) {
 				delete(base.Annotations, koalav1.IDAnnotation)
 				delete(inst.Annotations, koalav1.IDAnnotation)
 			}},
-			now: created.Add(time.Second), want: 0,
 		},
 		"an instance whose status was written before is not held back": {
 			mods: []func(base, inst *koalav1.Instance){func(base, _ *koalav1.Instance) { base.Status.InstanceID = "i-0123456789abcdef0" }},
-			now:  created.Add(time.Second), want: 0,
-		},
-		"the wait is at least a second (creation times have that resolution)": {
-			now: created.Add(launchQuietPeriod - time.Millisecond), want: time.Second,
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
 			base, inst := launched(tc.mods...)
-			g.Expect(launchQuiet(base, inst, tc.blocked, tc.err, tc.now)).To(Equal(tc.want))
+			g.Expect(launchQuiet(base, inst, tc.blocked, tc.err)).To(Equal(tc.want))
 		})
 	}
+}
+
+func TestOnlyTheFirstLaunchGoingItsWayHasNoStateEvent(t *testing.T) {
+	at := func(state koalav1.InstanceStateName, launch time.Time) *koalav1.InstanceStatus {
+		return &koalav1.InstanceStatus{State: state, LaunchTime: &metav1.Time{Time: launch}}
+	}
+	g := NewWithT(t)
+	g.Expect(launchProgress("", at(koalav1.InstanceStatePending, t0), t0)).To(BeTrue(), "a launch's first state")
+	g.Expect(launchProgress(koalav1.InstanceStatePending, at(koalav1.InstanceStateRunning, t0), t0)).To(BeTrue(), "a launch that runs")
+	g.Expect(launchProgress(koalav1.InstanceStatePending, at(koalav1.InstanceStateRunning, t1), t0)).To(BeFalse(), "a start after a stop")
+	g.Expect(launchProgress(koalav1.InstanceStateStopped, at(koalav1.InstanceStatePending, t1), t0)).To(BeFalse(), "a start")
+	g.Expect(launchProgress(koalav1.InstanceStateRunning, at(koalav1.InstanceStateStopping, t0), t0)).To(BeFalse(), "a stop")
+	g.Expect(launchProgress(koalav1.InstanceStatePending, at(koalav1.InstanceStateShuttingDown, t0), t0)).To(BeFalse(), "a termination while pending")
 }
 
 func TestTheFirstLaunchTimeIsTheInstancesCreationAndARestartsIsNow(t *testing.T) {

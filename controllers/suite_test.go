@@ -87,8 +87,12 @@ var stopOperator context.CancelFunc
 
 func startOperator(parent context.Context) (context.CancelFunc, error) {
 	ctx, cancel := context.WithCancel(parent)
-	err := startManager(ctx, env.Config, "operator", func(mgr ctrl.Manager) error {
-		return operator.Setup(ctx, mgr, operator.Config{Region: "test-1", TerminatedRetention: retention, InstanceWorkers: 4,
+	// The operator's own requests go through operatorWrites, so that a test can count
+	// the writes it makes (the simulator shares the API server and the user agent).
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Wrap(operatorWrites.wrap)
+	err := startManager(ctx, cfg, "operator", func(mgr ctrl.Manager) error {
+		return operator.Setup(ctx, mgr, operator.Config{Region: "test-1", TerminatedRetention: retention, InstanceWorkers: 4, Clock: operatorClock,
 			Storage: controllers.StorageConfig{SnapshotClasses: map[koalav1.VolumeType]string{koalav1.VolumeTypeIO1: io1SnapshotClass}}})
 	})
 	if err != nil {

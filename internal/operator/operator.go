@@ -38,6 +38,10 @@ type Config struct {
 	// Storage maps EBS volume types to StorageClasses and names the VolumeSnapshotClass
 	// of snapshots; its zero value uses the cluster's default classes.
 	Storage controllers.StorageConfig
+	// Clock is the instance reconciler's clock (launch and termination times, the
+	// retention of terminated instances); nil is the real one. Tests set it to play a
+	// slow cluster without waiting.
+	Clock clock.PassiveClock
 }
 
 // CacheOptions are the cache settings the operator's manager needs: of all Secrets it
@@ -182,11 +186,15 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	// live reader sees a claim that the cache has not heard of yet.
 	alloc := &ipam.Allocator{Cache: c, Client: c, Live: mgr.GetAPIReader()}
 	netCfg := controllers.NetworkConfig{Region: cfg.Region, Allocator: alloc}
+	instanceClock := cfg.Clock
+	if instanceClock == nil {
+		instanceClock = clock.RealClock{}
+	}
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controllers.InstanceReconciler{
 			Client:                  c,
 			Recorder:                mgr.GetEventRecorder("koala-operator"),
-			Clock:                   clock.RealClock{},
+			Clock:                   instanceClock,
 			Region:                  cfg.Region,
 			TerminatedRetention:     cfg.TerminatedRetention,
 			MaxConcurrentReconciles: cfg.InstanceWorkers,
