@@ -97,8 +97,10 @@ func (r *InstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Instances held back by a quota wait for room: a raised quota, or another
 		// instance of the account stopping or going away.
 		Watches(&koalav1.Account{}, handler.EnqueueRequestsFromMapFunc(r.instancesOfAccount)).
-		// Instances waiting for their subnet or groups to be available.
-		Watches(&koalav1.Subnet{}, handler.EnqueueRequestsFromMapFunc(r.pendingInNamespace)).
+		// Instances waiting for their subnet or groups to be available. A subnet's count
+		// of free addresses, rewritten every few seconds while instances launch, frees
+		// nobody: an instance held back by a full subnet looks again on its own.
+		Watches(&koalav1.Subnet{}, handler.EnqueueRequestsFromMapFunc(r.pendingInNamespace), builder.WithPredicates(subnetChanged)).
 		Watches(&koalav1.SecurityGroup{}, handler.EnqueueRequestsFromMapFunc(r.pendingInNamespace)).
 		// Instances waiting for their account's default VPC.
 		Watches(&koalav1.Network{}, handler.EnqueueRequestsFromMapFunc(r.pendingInNamespace)).
@@ -126,7 +128,9 @@ var vmChanged = predicate.Funcs{
 }
 
 // vmiChanged passes the updates of a VirtualMachineInstance that change what the
-// instance's status shows (phase, address, node) or its deletion.
+// instance's status shows or the reconciler acts on: whether the guest runs or has
+// ended, its address and node, its deletion. The steps of a start before the guest
+// runs (Pending, Scheduling, Scheduled) change none of it.
 var vmiChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		old, okOld := e.ObjectOld.(*kubevirtv1.VirtualMachineInstance)
@@ -134,8 +138,29 @@ var vmiChanged = predicate.Funcs{
 		if !okOld || !okNew {
 			return true
 		}
-		return old.Status.Phase != cur.Status.Phase || old.Status.NodeName != cur.Status.NodeName ||
+		return guestRuns(old) != guestRuns(cur) || vmiEnded(old) != vmiEnded(cur) || old.Status.NodeName != cur.Status.NodeName ||
 			primaryIP(old) != primaryIP(cur) || !old.DeletionTimestamp.Equal(cur.DeletionTimestamp)
+	},
+}
+
+func guestRuns(vmi *kubevirtv1.VirtualMachineInstance) bool {
+	return vmi.Status.Phase == kubevirtv1.Running
+}
+
+// subnetChanged passes the updates of a subnet that an instance waiting for it reads
+// (its state, attachment, zone, default-ness, ID, deletion), not those of its count of
+// free addresses alone.
+var subnetChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		old, okOld := e.ObjectOld.(*koalav1.Subnet)
+		cur, okNew := e.ObjectNew.(*koalav1.Subnet)
+		if !okOld || !okNew {
+			return true
+		}
+		oldStatus, curStatus := old.Status.DeepCopy(), cur.Status.DeepCopy()
+		oldStatus.AvailableIPAddressCount, curStatus.AvailableIPAddressCount = 0, 0
+		return old.Generation != cur.Generation || old.EC2ID() != cur.EC2ID() ||
+			!old.DeletionTimestamp.Equal(cur.DeletionTimestamp) || !equality.Semantic.DeepEqual(oldStatus, curStatus)
 	},
 }
 
@@ -148,7 +173,7 @@ func instanceOfLabelled(_ context.Context, obj client.Object) []reconcile.Reques
 }
 
 // pendingInstances maps objects to the instances that wait for them: only instances
-// without a VM can be blocked on an image, key or type.
+// held back before their VM exists can be blocked on an image, key or type.
 func (r *InstanceReconciler) pendingInstances(ctx context.Context, field, value string, opts ...client.ListOption) []reconcile.Request {
 	var list koalav1.InstanceList
 	if err := r.Client.List(ctx, &list, append(opts, client.MatchingFields{field: value})...); err != nil {
@@ -157,11 +182,21 @@ func (r *InstanceReconciler) pendingInstances(ctx context.Context, field, value 
 	}
 	var out []reconcile.Request
 	for i := range list.Items {
-		if st := list.Items[i].Status.State; st == "" || st == koalav1.InstanceStatePending {
+		if heldBack(&list.Items[i]) {
 			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 		}
 	}
 	return out
+}
+
+// heldBack reports whether an instance has not launched because something it needs is
+// missing: its status says so at once (see launchQuiet). An instance on its way (an
+// endpoint's launch has no status until it runs) waits for nothing but KubeVirt; at
+// 10,000 instances, requeueing all those on every change of an image, subnet or group
+// would be thousands of reconciles that do nothing.
+func heldBack(inst *koalav1.Instance) bool {
+	st := inst.Status.State
+	return (st == "" || st == koalav1.InstanceStatePending) && inst.Status.StateReason != nil
 }
 
 // instanceOfAddress maps an Elastic IP to the instance it is associated with. (An
@@ -190,8 +225,8 @@ func (r *InstanceReconciler) instanceOfAddress(ctx context.Context, obj client.O
 	return out
 }
 
-// pendingInNamespace maps a subnet or group to the instances of its account that have
-// not launched yet: only they can wait for one.
+// pendingInNamespace maps a subnet or group to the instances of its account held back
+// before launching: only they can wait for one.
 func (r *InstanceReconciler) pendingInNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
 	var list koalav1.InstanceList
 	if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
@@ -200,8 +235,7 @@ func (r *InstanceReconciler) pendingInNamespace(ctx context.Context, obj client.
 	}
 	var out []reconcile.Request
 	for i := range list.Items {
-		inst := &list.Items[i]
-		if st := inst.Status.State; st == "" || st == koalav1.InstanceStatePending || inst.Status.StateReason != nil {
+		if inst := &list.Items[i]; heldBack(inst) {
 			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(inst)})
 		}
 	}

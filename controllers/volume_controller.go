@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,10 +18,13 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1beta1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
@@ -74,14 +78,98 @@ func (r *VolumeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&koalav1.Volume{}).
 		// A root volume's DataVolume belongs to the VirtualMachine; every volume's
 		// DataVolume carries the volume's name.
-		Watches(&cdiv1beta1.DataVolume{}, handler.EnqueueRequestsFromMapFunc(volumeOfLabelled)).
-		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(sameName)).
-		Watches(&kubevirtv1.VirtualMachine{}, handler.EnqueueRequestsFromMapFunc(r.volumesOfInstanceLabelled)).
-		Watches(&kubevirtv1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(r.volumesOfInstanceLabelled)).
-		Watches(&koalav1.Instance{}, handler.EnqueueRequestsFromMapFunc(r.volumesOfInstance)).
+		// Each watch passes only the changes that the volume's status or actions read:
+		// CDI, KubeVirt and the instance reconciler write their objects' status several
+		// times per launch, and each would otherwise be a reconcile of every volume of
+		// the instance.
+		Watches(&cdiv1beta1.DataVolume{}, handler.EnqueueRequestsFromMapFunc(volumeOfLabelled), builder.WithPredicates(dataVolumeChanged)).
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(sameName), builder.WithPredicates(claimChanged)).
+		Watches(&kubevirtv1.VirtualMachine{}, handler.EnqueueRequestsFromMapFunc(r.volumesOfInstanceLabelled), builder.WithPredicates(vmChanged)).
+		Watches(&kubevirtv1.VirtualMachineInstance{}, handler.EnqueueRequestsFromMapFunc(r.volumesOfInstanceLabelled), builder.WithPredicates(vmiDisksChanged)).
+		Watches(&koalav1.Instance{}, handler.EnqueueRequestsFromMapFunc(r.volumesOfInstance), builder.WithPredicates(instancePlacementChanged)).
 		Watches(&koalav1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(r.volumesOfSnapshot)).
 		Named("volume").
 		Complete(r)
+}
+
+// dataVolumeChanged passes the updates of a DataVolume that the volume reads: whether
+// it succeeded or failed (and why), its owner and labels (a root volume's DataVolume
+// is the VM's, then handed over), its deletion. Not the steps and progress of its
+// provisioning, which the volume shows as "creating" all the same.
+var dataVolumeChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		old, ok1 := e.ObjectOld.(*cdiv1beta1.DataVolume)
+		cur, ok2 := e.ObjectNew.(*cdiv1beta1.DataVolume)
+		if !ok1 || !ok2 {
+			return true
+		}
+		settled := func(p cdiv1beta1.DataVolumePhase) cdiv1beta1.DataVolumePhase {
+			if p == cdiv1beta1.Succeeded || p == cdiv1beta1.Failed {
+				return p
+			}
+			return ""
+		}
+		return settled(old.Status.Phase) != settled(cur.Status.Phase) ||
+			(cur.Status.Phase == cdiv1beta1.Failed && !equality.Semantic.DeepEqual(old.Status.Conditions, cur.Status.Conditions)) ||
+			!old.DeletionTimestamp.Equal(cur.DeletionTimestamp) ||
+			!equality.Semantic.DeepEqual(old.OwnerReferences, cur.OwnerReferences) || !equality.Semantic.DeepEqual(old.Labels, cur.Labels)
+	},
+}
+
+// claimChanged passes the updates of a PersistentVolumeClaim that the volume reads:
+// its phase, capacity, class and request, its deletion.
+var claimChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		old, ok1 := e.ObjectOld.(*corev1.PersistentVolumeClaim)
+		cur, ok2 := e.ObjectNew.(*corev1.PersistentVolumeClaim)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return old.Status.Phase != cur.Status.Phase || !equality.Semantic.DeepEqual(old.Status.Capacity, cur.Status.Capacity) ||
+			!equality.Semantic.DeepEqual(old.Spec.StorageClassName, cur.Spec.StorageClassName) ||
+			!equality.Semantic.DeepEqual(old.Spec.Resources, cur.Spec.Resources) || !old.DeletionTimestamp.Equal(cur.DeletionTimestamp)
+	},
+}
+
+// vmiDisksChanged passes the updates of a VirtualMachineInstance that change where a
+// volume's disk is: the guest's volumes and which of them are ready, whether it runs
+// or has ended, its deletion.
+var vmiDisksChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		old, ok1 := e.ObjectOld.(*kubevirtv1.VirtualMachineInstance)
+		cur, ok2 := e.ObjectNew.(*kubevirtv1.VirtualMachineInstance)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return guestRuns(old) != guestRuns(cur) || old.IsFinal() != cur.IsFinal() || !old.DeletionTimestamp.Equal(cur.DeletionTimestamp) ||
+			!equality.Semantic.DeepEqual(old.Spec.Volumes, cur.Spec.Volumes) || !slices.Equal(readyVolumes(old), readyVolumes(cur))
+	},
+}
+
+// readyVolumes names the guest's volumes that KubeVirt reports ready, in its order.
+func readyVolumes(vmi *kubevirtv1.VirtualMachineInstance) []string {
+	var out []string
+	for _, st := range vmi.Status.VolumeStatus {
+		if st.Phase == kubevirtv1.VolumeReady {
+			out = append(out, st.Name)
+		}
+	}
+	return out
+}
+
+// instancePlacementChanged passes the updates of an instance that change how its
+// volumes are placed (its ID, zone and root device, see placeVolumes) or its deletion;
+// not its state, address or conditions.
+var instancePlacementChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		old, ok1 := e.ObjectOld.(*koalav1.Instance)
+		cur, ok2 := e.ObjectNew.(*koalav1.Instance)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return old.Generation != cur.Generation || old.EC2ID() != cur.EC2ID() || instanceZone(old) != instanceZone(cur) ||
+			instanceRootDevice(old) != instanceRootDevice(cur) || !old.DeletionTimestamp.Equal(cur.DeletionTimestamp)
+	},
 }
 
 func volumeOfLabelled(_ context.Context, obj client.Object) []reconcile.Request {

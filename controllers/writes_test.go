@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/controllers"
@@ -216,6 +217,7 @@ func TestAnEndpointLaunchCostsTheOperatorAtMostThreeWritesPerInstance(t *testing
 	operatorClock.offset.Store(int64(10 * time.Minute))
 	t.Cleanup(func() { operatorClock.offset.Store(0) })
 	before := len(operatorWrites.of(ns))
+	reconcilesBefore := reconciles(t)
 	insts := launchAsTheEndpointDoes(t, g, ns, img, n)
 
 	g.Eventually(func(g Gomega) {
@@ -234,6 +236,10 @@ func TestAnEndpointLaunchCostsTheOperatorAtMostThreeWritesPerInstance(t *testing
 	// Writes that follow the last one a user can see would still count: give them the
 	// time to happen (a count, not a timing).
 	time.Sleep(3 * time.Second)
+
+	after := reconciles(t)
+	t.Logf("reconciles per launch (the whole operator's, for the record): instance %.2f, volume %.2f",
+		(after["instance"]-reconcilesBefore["instance"])/n, (after["volume"]-reconcilesBefore["volume"])/n)
 
 	// The subnet's count of free addresses is the one shared object a launch changes;
 	// its writes are coalesced (one per subnet every few seconds, whatever the number
@@ -273,3 +279,26 @@ func (c *skewClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 
 // operatorClock is the instance reconciler's clock in this suite.
 var operatorClock = &skewClock{}
+
+// reconciles reads controller-runtime's count of reconciles by controller.
+func reconciles(t *testing.T) map[string]float64 {
+	t.Helper()
+	families, err := crmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" {
+					out[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
+}
