@@ -163,6 +163,34 @@ class Observer:
         r["apiserver_writes"] = {k: v / n for k, v in sorted(self._writes(self.api0, api1).items()) if v > 0}
         r["operator_writes_per_instance"] = self._client_writes(self.op0, op1) / n
         r["reconcile_p50"], r["reconcile_p99"], r["reconciles"], r["reconcile_errors"] = self._reconcile(self.op0, op1)
+        r["apiserver_write_latency"] = self._write_latency(self.api0, api1)
+        r["volume_reconciles"] = self._reconcile(self.op0, op1, "volume")[2]
+        return r
+
+    # The writes an instance reconcile waits for: their time in kube-apiserver bounds
+    # the reconcile's from below.
+    RECONCILE_WRITES = (("POST", "kubevirt.io", "virtualmachines", ""), ("PATCH", "cloud.koala.dev", "instances", "status"))
+
+    @classmethod
+    def _write_latency(cls, before, after):
+        """p50 and p99 of kube-apiserver's apiserver_request_duration_seconds of the
+        instance reconciler's writes, over the launches."""
+        def buckets(samples, want):
+            out = {}
+            for name, labels, value in samples:
+                if name != "apiserver_request_duration_seconds_bucket":
+                    continue
+                key = (labels.get("verb"), labels.get("group", ""), labels.get("resource"), labels.get("subresource", ""))
+                if key == want:
+                    le = float(labels["le"])
+                    out[le] = out.get(le, 0) + value
+            return out
+        r = {}
+        for want in cls.RECONCILE_WRITES:
+            b0, b1 = buckets(before, want), buckets(after, want)
+            delta = sorted((le, c - b0.get(le, 0)) for le, c in b1.items())
+            name = f"{want[0]} {want[2]}" + (f"/{want[3]}" if want[3] else "")
+            r[name] = (quantile(0.5, delta), quantile(0.99, delta))
         return r
 
     @staticmethod
@@ -191,11 +219,11 @@ class Observer:
         return total(after) - total(before)
 
     @staticmethod
-    def _reconcile(before, after):
+    def _reconcile(before, after, controller="instance"):
         def get(samples):
             buckets, total, errors = {}, 0.0, 0.0
             for name, labels, v in samples:
-                if labels.get("controller") != "instance":
+                if labels.get("controller") != controller:
                     continue
                 if name == "controller_runtime_reconcile_time_seconds_bucket":
                     buckets[float(labels["le"])] = v

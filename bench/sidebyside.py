@@ -484,8 +484,12 @@ def operator_lines(op):
         f"| Instance created -> VirtualMachine created p99 | {fmt(op.get('vm_latency_p99', float('nan')), 's')} |",
         f"| instance reconcile p50 (controller_runtime_reconcile_time_seconds) | {fmt(op['reconcile_p50'], 's')} |",
         f"| instance reconcile p99 | {fmt(op['reconcile_p99'], 's')} |",
+        *[f"| kube-apiserver's time of {k} (a write the reconcile waits for) p50 / p99 | {fmt(p50, 's')} / {fmt(p99, 's')} |"
+          for k, (p50, p99) in op.get("apiserver_write_latency", {}).items()],
         f"| first Instance created -> every instance running, volumes attached | {fmt(op['all_running_after'], 's')} |",
         f"| instance reconciles per launched instance | {op['reconciles'] / op['launched']:.2f} |",
+        *([f"| volume reconciles per launched instance (one root volume each) | {op['volume_reconciles'] / op['launched']:.2f} |"]
+          if "volume_reconciles" in op else []),
         *([f"| instances running when read (of {op['launched']}) | {op['running_at_end']} |"] if "running_at_end" in op else []),
         f"| instance reconcile errors | {op['reconcile_errors']:.0f} |",
         f"| operator's API writes per launched instance (its rest_client_requests_total) | {op['operator_writes_per_instance']:.2f} |",
