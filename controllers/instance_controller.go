@@ -59,6 +59,8 @@ type InstanceReconciler struct {
 	APIReader client.Reader
 
 	written writtenStatuses
+	// vms are the VirtualMachines created lately that the cache may not show yet.
+	vms createdObjects
 }
 
 // instanceScope is what one reconcile of one instance reads and decides.
@@ -283,6 +285,7 @@ func (r *InstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_
 	if err := r.Client.Get(ctx, req.NamespacedName, inst); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.written.forget(req.NamespacedName)
+			r.vms.seen(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -493,6 +496,7 @@ func (r *InstanceReconciler) observe(ctx context.Context, s *instanceScope) (ctr
 		return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
 	default:
 		s.vm = vm
+		r.vms.seen(key)
 	}
 	vmi := &kubevirtv1.VirtualMachineInstance{}
 	switch err := r.Client.Get(ctx, key, vmi); {
@@ -538,6 +542,10 @@ func (r *InstanceReconciler) reconcileVM(ctx context.Context, s *instanceScope) 
 		return ctrl.Result{}, nil
 	}
 
+	if wait := r.vms.awaiting(client.ObjectKeyFromObject(inst)); wait > 0 {
+		// Created by an earlier reconcile; its event brings us back once the cache has it.
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	image, blocked, err := r.resolveImage(ctx, inst)
 	if err != nil || blocked != nil {
 		s.blocked = blocked
@@ -593,6 +601,7 @@ func (r *InstanceReconciler) reconcileVM(ctx context.Context, s *instanceScope) 
 		}
 		return ctrl.Result{}, fmt.Errorf("creating VirtualMachine: %w", err)
 	}
+	r.vms.created(client.ObjectKeyFromObject(inst))
 	s.vm = vm
 	return ctrl.Result{}, nil
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"strconv"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -53,4 +54,53 @@ func (w *writtenStatuses) forget(key types.NamespacedName) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.m, key)
+}
+
+// createdObjects remembers, per owner, that the reconciler created an object which its
+// cache may not show yet. A reconcile that comes before the cache has the object (an
+// event of a related object came first) would create it again: the API server refuses
+// (AlreadyExists), but the refusal is a write request all the same, and one more
+// round trip under load. Instead it waits for the object's own event. An entry
+// expires, so that an object deleted before the cache ever saw it is made again.
+type createdObjects struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]time.Time
+}
+
+// createdObjectTTL is how long a creation is trusted without the cache showing it: far
+// longer than a cache's lag.
+const createdObjectTTL = 30 * time.Second
+
+// awaiting reports how long the reconciler should still wait for the cache to show
+// the object it created for key; 0 when it made none lately.
+func (c *createdObjects) awaiting(key types.NamespacedName) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.m[key]
+	if !ok {
+		return 0
+	}
+	left := createdObjectTTL - time.Since(at)
+	if left <= 0 {
+		delete(c.m, key)
+		return 0
+	}
+	return left
+}
+
+// created records that the reconciler created the object of key.
+func (c *createdObjects) created(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[types.NamespacedName]time.Time{}
+	}
+	c.m[key] = time.Now()
+}
+
+// seen drops the record once the cache shows the object (or its owner is gone).
+func (c *createdObjects) seen(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
 }

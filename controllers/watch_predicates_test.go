@@ -86,3 +86,14 @@ func TestOnlyInstancesHeldBackAreRequeuedWhenWhatTheyWaitForChanges(t *testing.T
 	g.Expect(heldBack(&koalav1.Instance{Status: koalav1.InstanceStatus{State: koalav1.InstanceStateStopped,
 		StateReason: &koalav1.StateReason{Code: "Client.UserInitiatedShutdown"}}})).To(BeFalse())
 }
+
+func TestAVMCreatedLatelyIsAwaitedRatherThanCreatedAgain(t *testing.T) {
+	g := NewWithT(t)
+	var c createdObjects
+	key := client.ObjectKey{Namespace: "acct", Name: "i-0123456789abcdef0"}
+	g.Expect(c.awaiting(key)).To(BeZero(), "none created")
+	c.created(key)
+	g.Expect(c.awaiting(key)).To(BeNumerically(">", 0), "created, the cache has not shown it yet")
+	c.seen(key)
+	g.Expect(c.awaiting(key)).To(BeZero(), "the cache shows it")
+}
