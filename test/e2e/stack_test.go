@@ -169,13 +169,21 @@ type stack struct {
 }
 
 // startStack starts koala-local in dir on a free loopback port and waits for its ready
-// line. args are added to the command line.
+// line. args are added to the command line. Its ports (its own, and those of the etcd,
+// kube-apiserver and kube-controller-manager it starts) are free when chosen and bound
+// a moment later, while the other tests start stacks of their own: a first start that
+// failed because a port was taken meanwhile is tried again on another one.
 func startStack(dir string, args ...string) (*stack, error) {
-	s, err := newStack(dir, args...)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		s, err := newStack(dir, args...)
+		if err != nil {
+			return nil, err
+		}
+		err = s.start()
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return s, err
+		}
 	}
-	return s, s.start()
 }
 
 // newStack prepares a stack in dir on a free loopback port without starting it.
