@@ -10,7 +10,7 @@ The operator's figures (bench/koalaside.py) are read once every instance runs, o
 import statistics
 import time
 
-from sidebyside import INSTANCE_ID, NEXT_TOKEN, count_raw
+from sidebyside import INSTANCE_ID, count_raw, paged
 
 
 def launch(t, count, batch):
@@ -22,21 +22,6 @@ def launch(t, count, batch):
         spent += secs
         ids += [m.decode() for m in INSTANCE_ID.findall(body)]
     return ids, len(ids) / spent
-
-
-def paged(t, action, size, first_only=False):
-    """Server time of a paginated describe (or of its first page)."""
-    token, total = None, 0.0
-    while True:
-        params = {"Action": action, "MaxResults": str(size)}
-        if token:
-            params["NextToken"] = token
-        secs, body = t.raw(params)
-        total += secs
-        m = NEXT_TOKEN.search(body)
-        if first_only or not m:
-            return total
-        token = m.group(1).decode()
 
 
 def median_of(fn, n):

@@ -176,24 +176,11 @@ def run_workload(t, count, batch, repeats, single):
                 n += len(res["Instances"])
         return n
 
-    def describe_all_raw():
-        token, total = None, 0.0
-        while True:
-            params = {"Action": "DescribeInstances", "MaxResults": "1000"}
-            if token:
-                params["NextToken"] = token
-            secs, body = t.raw(params)
-            total += secs
-            m = NEXT_TOKEN.search(body)
-            if not m:
-                return total
-            token = m.group(1).decode()
-
     seen = describe_all_e2e()
     if seen < count:
         raise RuntimeError(f"{t.name}: DescribeInstances saw {seen} instances, expected at least {count}")
     e2e = timed(describe_all_e2e, repeats)
-    srv = [describe_all_raw() for _ in range(repeats)]
+    srv = [paged(t, "DescribeInstances", 1000) for _ in range(repeats)]
     r[f"DescribeInstances, all {seen} (paginated) p50"] = (statistics.median(e2e), statistics.median(srv), "s")
 
     flt = [{"Name": "tag:batch", "Values": ["3"]}]
@@ -214,19 +201,35 @@ def run_workload(t, count, batch, repeats, single):
     return r, operator
 
 
-def count_raw(t, params):
-    """Counts the instances a (paginated) DescribeInstances returns, without parsing."""
-    token, n = None, 0
+def raw_pages(t, params, size):
+    """The pages of a paginated describe, as signed raw requests: yields (seconds, body)
+    of each, following nextToken."""
+    token = None
     while True:
-        p = dict(params, MaxResults="1000")
+        p = dict(params, MaxResults=str(size))
         if token:
             p["NextToken"] = token
-        _, body = t.raw(p)
-        n += len(INSTANCE_ID.findall(body))
+        secs, body = t.raw(p)
+        yield secs, body
         m = NEXT_TOKEN.search(body)
         if not m:
-            return n
+            return
         token = m.group(1).decode()
+
+
+def paged(t, action, size, first_only=False):
+    """Server time of a paginated describe (or of its first page)."""
+    total = 0.0
+    for secs, _ in raw_pages(t, {"Action": action}, size):
+        total += secs
+        if first_only:
+            break
+    return total
+
+
+def count_raw(t, params):
+    """Counts the instances a (paginated) DescribeInstances returns, without parsing."""
+    return sum(len(INSTANCE_ID.findall(body)) for _, body in raw_pages(t, params, 1000))
 
 
 def wait_running(t, timeout=1800):
@@ -294,24 +297,11 @@ def volume_workload(t, count, repeats):
                 first = page["Volumes"][len(page["Volumes"]) // 2]["VolumeId"]
         return n, first
 
-    def describe_all_raw():
-        token, total = None, 0.0
-        while True:
-            params = {"Action": "DescribeVolumes", "MaxResults": "500"}
-            if token:
-                params["NextToken"] = token
-            secs, body = t.raw(params)
-            total += secs
-            m = NEXT_TOKEN.search(body)
-            if not m:
-                return total
-            token = m.group(1).decode()
-
     seen, one = describe_all_e2e()
     if seen < count:
         raise RuntimeError(f"{t.name}: DescribeVolumes saw {seen} volumes, expected at least {count}")
     e2e = timed(describe_all_e2e, repeats)
-    srv = [describe_all_raw() for _ in range(repeats)]
+    srv = [paged(t, "DescribeVolumes", 500) for _ in range(repeats)]
     r[f"DescribeVolumes, all {seen} (paginated) p50"] = (statistics.median(e2e), statistics.median(srv), "s")
 
     e2e = timed(lambda: c.describe_volumes(VolumeIds=[one]), repeats * 5)
@@ -340,19 +330,6 @@ def volumes_only(targets, count, batch, repeats):
                 mid = page["Volumes"][len(page["Volumes"]) // 2]["VolumeId"]
         return n, mid
 
-    def describe_all_raw(t):
-        token, total = None, 0.0
-        while True:
-            params = {"Action": "DescribeVolumes", "MaxResults": "500"}
-            if token:
-                params["NextToken"] = token
-            secs, body = t.raw(params)
-            total += secs
-            m = NEXT_TOKEN.search(body)
-            if not m:
-                return total
-            token = m.group(1).decode()
-
     one, seen, samples = {}, {}, {}
     for t in targets:
         seen[t.name], one[t.name] = describe_all_e2e(t)
@@ -363,7 +340,7 @@ def volumes_only(targets, count, batch, repeats):
         for t in targets:
             s, vid = samples[t.name], one[t.name]
             s["all_e2e"] += timed(lambda: describe_all_e2e(t), 1)
-            s["all_srv"].append(describe_all_raw(t))
+            s["all_srv"].append(paged(t, "DescribeVolumes", 500))
             s["id_e2e"] += timed(lambda: t.client.describe_volumes(VolumeIds=[vid]), 1)
             s["id_srv"].append(t.raw({"Action": "DescribeVolumes", "VolumeId.1": vid})[0])
         time.sleep(0.5)  # stays under Koala's 20 describe calls a second
