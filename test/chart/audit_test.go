@@ -37,11 +37,14 @@ type request struct {
 	verb, group, resource, namespace, name string
 }
 
-// grant is one class of verbs on one resource (and name) that a chart's role gives, in
-// the release's namespace (a Role) or everywhere (a ClusterRole).
+// grant is one verb on one resource (and name) that a chart's role gives, in the
+// release's namespace (a Role) or everywhere (a ClusterRole); the audit check matches
+// it by its verb's class.
 type grant struct {
 	component, class, group, resource, name string
-	namespaced                              bool
+	// verb is the role's own verb; class groups it with its like (verbClass).
+	verb       string
+	namespaced bool
 }
 
 // verbClass groups the verbs that come together, so that what the audit shows does not
@@ -293,7 +296,7 @@ func expand(t *testing.T, component string, role *unstructured.Unstructured, nam
 			for _, res := range rule.Resources {
 				for _, verb := range rule.Verbs {
 					for _, name := range names {
-						out = append(out, grant{component: component, class: verbClass(verb, res), group: group, resource: res, name: name, namespaced: namespaced})
+						out = append(out, grant{component: component, class: verbClass(verb, res), verb: verb, group: group, resource: res, name: name, namespaced: namespaced})
 					}
 				}
 			}

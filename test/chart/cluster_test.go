@@ -230,41 +230,20 @@ func (c *cluster) install(ctx context.Context, t *testing.T, r, previous *render
 func (c *cluster) waitForGrants(ctx context.Context, t *testing.T, r *rendering) {
 	t.Helper()
 	g := NewWithT(t)
-	for _, component := range []string{"operator", "ec2"} {
-		for kind, namespaced := range map[string]bool{"ClusterRole": false, "Role": true} {
-			for _, role := range r.ofKind(kind) {
-				if role.GetName() != "koala-"+component {
-					continue
-				}
-				for _, rule := range policyRules(t, role) {
-					names := rule.ResourceNames
-					if len(names) == 0 {
-						names = []string{""}
-					}
-					for _, group := range rule.APIGroups {
-						for _, res := range rule.Resources {
-							for _, verb := range rule.Verbs {
-								for _, name := range names {
-									attrs := &authorizationv1.ResourceAttributes{Group: group, Resource: res, Name: name, Verb: verb}
-									if base, sub, ok := strings.Cut(res, "/"); ok {
-										attrs.Resource, attrs.Subresource = base, sub
-									}
-									if namespaced {
-										attrs.Namespace = releaseNamespace
-									}
-									g.Eventually(func(g Gomega) {
-										sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-											User: serviceAccount(component), Groups: []string{"system:authenticated"}, ResourceAttributes: attrs}}
-										g.Expect(c.admin.Create(ctx, sar)).To(Succeed())
-										g.Expect(sar.Status.Allowed).To(BeTrue(), "%s may not %s %s %s %q yet: %s", component, verb, group, res, name, sar.Status.Reason)
-									}, timeout, poll).Should(Succeed())
-								}
-							}
-						}
-					}
-				}
-			}
+	for _, gr := range grants(t, r) {
+		attrs := &authorizationv1.ResourceAttributes{Group: gr.group, Resource: gr.resource, Name: gr.name, Verb: gr.verb}
+		if base, sub, ok := strings.Cut(gr.resource, "/"); ok {
+			attrs.Resource, attrs.Subresource = base, sub
 		}
+		if gr.namespaced {
+			attrs.Namespace = releaseNamespace
+		}
+		g.Eventually(func(g Gomega) {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User: serviceAccount(gr.component), Groups: []string{"system:authenticated"}, ResourceAttributes: attrs}}
+			g.Expect(c.admin.Create(ctx, sar)).To(Succeed())
+			g.Expect(sar.Status.Allowed).To(BeTrue(), "%s may not %s %s %s %q yet: %s", gr.component, gr.verb, gr.group, gr.resource, gr.name, sar.Status.Reason)
+		}, timeout, poll).Should(Succeed())
 	}
 }
 
