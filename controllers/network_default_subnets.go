@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -67,7 +68,7 @@ func (r *NetworkReconciler) reconcileDefaultSubnets(ctx context.Context, s *netw
 	if legacy {
 		// Made by an operator that recorded only that it made the subnets once: the
 		// zones whose default subnet exists now are the ones that got theirs.
-		for _, z := range sortedKeys(hasDefault) {
+		for _, z := range slices.Sorted(maps.Keys(hasDefault)) {
 			if len(got) < maxDefaultSubnetZones {
 				got = append(got, z)
 			}
@@ -131,15 +132,6 @@ func hasMissingZone(got, zs []string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // zoneLabelChanged passes a Node that joins with a zone label or whose zone label
