@@ -393,8 +393,9 @@ func launchProgress(previous koalav1.InstanceStateName, st *koalav1.InstanceStat
 // launch instead of two. There is no time limit: on a busy cluster the guests of a
 // batch launch take minutes to start (at 10,000 instances in the bench, most of them
 // more than any limit), and a write that says only "pending" would tell a kubectl user
-// nothing that matters (its name is its ID; the endpoint shows the rest). An instance that is blocked (its Ready condition says why), failed to
-// reconcile, or is asked to stop or terminate is written at once.
+// nothing that matters (its name is its ID; the endpoint shows the rest). An instance
+// that is blocked (its Ready condition says why), failed to reconcile, or is asked to
+// stop or terminate is written at once.
 func launchQuiet(base, inst *koalav1.Instance, blocked *metav1.Condition, reconcileErr error) bool {
 	return base.Status.InstanceID == "" && inst.Annotations[koalav1.IDAnnotation] != "" &&
 		inst.Status.State == koalav1.InstanceStatePending && blocked == nil && reconcileErr == nil
