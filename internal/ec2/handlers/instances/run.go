@@ -487,7 +487,7 @@ func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, n
 			h.deleteVolumes(ctx, vols)
 			return nil, claimErr
 		}
-		if claimErr == nil && !(in.clientToken != "" && apierrors.IsAlreadyExists(err)) {
+		if net != nil && claimErr == nil && !(in.clientToken != "" && apierrors.IsAlreadyExists(err)) {
 			h.releaseAddress(context.WithoutCancel(ctx), c, net, id, address)
 		}
 		return nil, err
