@@ -82,29 +82,35 @@ func OperatorCacheOptions() cache.Options {
 	return o
 }
 
-// slimDataVolume keeps of a DataVolume its metadata (without managed fields and
-// annotations, which CDI fills) and its progress: the operator creates DataVolumes
-// whole, reads only how far they got, and patches only their owners.
+// slimDataVolume keeps of a DataVolume its metadata (without managed fields, and of
+// its labels and annotations only Koala's) and its progress, with its conditions only
+// once it failed (they say why): the operator creates DataVolumes whole, reads only how
+// far they got, and patches only their owners.
 func slimDataVolume(obj any) (any, error) {
 	dv, ok := obj.(*cdiv1beta1.DataVolume)
 	if !ok {
 		return obj, nil
 	}
-	dv.ManagedFields, dv.Annotations = nil, nil
+	keepKoalaMeta(&dv.ObjectMeta)
 	dv.Spec = cdiv1beta1.DataVolumeSpec{}
-	dv.Status = cdiv1beta1.DataVolumeStatus{Phase: dv.Status.Phase, Progress: dv.Status.Progress, Conditions: dv.Status.Conditions}
+	status := cdiv1beta1.DataVolumeStatus{Phase: dv.Status.Phase, Progress: dv.Status.Progress}
+	if dv.Status.Phase == cdiv1beta1.Failed {
+		status.Conditions = dv.Status.Conditions
+	}
+	dv.Status = status
 	return dv, nil
 }
 
-// slimPVC keeps of a PersistentVolumeClaim its metadata (without managed fields and
-// annotations), its storage class and requests, and its phase and capacity: what the
-// volume reconciler reads, and the request it grows with a merge patch.
+// slimPVC keeps of a PersistentVolumeClaim its metadata (without managed fields, and
+// of its labels and annotations only Koala's), its storage class and requests, and its
+// phase and capacity: what the volume reconciler reads, and the request it grows with
+// a merge patch.
 func slimPVC(obj any) (any, error) {
 	pvc, ok := obj.(*corev1.PersistentVolumeClaim)
 	if !ok {
 		return obj, nil
 	}
-	pvc.ManagedFields, pvc.Annotations = nil, nil
+	keepKoalaMeta(&pvc.ObjectMeta)
 	pvc.Spec = corev1.PersistentVolumeClaimSpec{
 		StorageClassName: pvc.Spec.StorageClassName,
 		Resources:        corev1.VolumeResourceRequirements{Requests: pvc.Spec.Resources.Requests},
@@ -114,8 +120,8 @@ func slimPVC(obj any) (any, error) {
 }
 
 // slimVM keeps of a VirtualMachine what the reconcilers read or change: its metadata
-// (without managed fields), run strategy, instance type, and of its template the labels,
-// volumes and disks. What the operator changes it patches with a JSON merge patch
+// (without managed fields, and of its labels and annotations only Koala's), run
+// strategy, instance type, and of its template the labels, volumes and disks. What the operator changes it patches with a JSON merge patch
 // computed from the cached copy, which holds only the fields that differ: lists it
 // changes (volumes, disks) are kept whole, the rest (networks, interfaces, the node
 // selector, data volume templates, status) it sets only when it creates the VM.
@@ -124,7 +130,7 @@ func slimVM(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	vm.ManagedFields = nil
+	keepKoalaMeta(&vm.ObjectMeta)
 	spec := kubevirtv1.VirtualMachineSpec{
 		// Running is deprecated, but VirtualMachine.RunStrategy() still reads it.
 		RunStrategy: vm.Spec.RunStrategy, Running: vm.Spec.Running,
@@ -140,8 +146,9 @@ func slimVM(obj any) (any, error) {
 	return vm, nil
 }
 
-// slimVMI keeps of a VirtualMachineInstance its metadata (without managed fields and
-// annotations; the operator patches its labels only), the
+// slimVMI keeps of a VirtualMachineInstance its metadata (without managed fields, and
+// of its labels and annotations only Koala's: the operator patches its labels only
+// with a merge patch, which leaves the others as they are), the
 // names of the claims its volumes use, and its phase, node, the names and addresses of
 // its interfaces and which of its volumes are ready: all that the instance and volume
 // reconcilers read.
@@ -150,7 +157,7 @@ func slimVMI(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	vmi.ManagedFields, vmi.Annotations = nil, nil
+	keepKoalaMeta(&vmi.ObjectMeta)
 	vols := make([]kubevirtv1.Volume, 0, len(vmi.Spec.Volumes))
 	for _, v := range vmi.Spec.Volumes {
 		slim := kubevirtv1.Volume{Name: v.Name}

@@ -1,0 +1,58 @@
+package operator
+
+import (
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// koalaKey reports whether a label or annotation key is one of Koala's: the only ones
+// the reconcilers read or patch on KubeVirt's and CDI's objects, whose controllers add
+// many of their own (a real CDI claim carries a dozen annotations).
+func koalaKey(k string) bool {
+	domain, _, ok := strings.Cut(k, "/")
+	return ok && (domain == "koala.dev" || strings.HasSuffix(domain, ".koala.dev"))
+}
+
+// keepKoalaMeta drops of m its managed fields and the labels and annotations that are
+// not Koala's. What the operator patches of these objects it patches with merge
+// patches computed from its cached copy, which leave the keys it does not hold as
+// they are.
+//
+// It writes nothing when there is nothing to drop: the informer transforms the objects
+// of its store again at each resync, while readers may be copying them.
+func keepKoalaMeta(m *metav1.ObjectMeta) {
+	if m.ManagedFields != nil {
+		m.ManagedFields = nil
+	}
+	if !onlyKoalaKeys(m.Labels) {
+		m.Labels = koalaEntries(m.Labels)
+	}
+	if !onlyKoalaKeys(m.Annotations) {
+		m.Annotations = koalaEntries(m.Annotations)
+	}
+}
+
+func onlyKoalaKeys(m map[string]string) bool {
+	for k := range m {
+		if !koalaKey(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// koalaEntries is a new map of the Koala entries of m, nil when there are none: a map
+// costs some hundreds of bytes even when it holds one entry.
+func koalaEntries(m map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range m {
+		if koalaKey(k) {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,83 @@
+package operator
+
+import (
+	"reflect"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1beta1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+
+	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+)
+
+func vmiWithLabels() *kubevirtv1.VirtualMachineInstance {
+	return &kubevirtv1.VirtualMachineInstance{ObjectMeta: metav1.ObjectMeta{
+		Name: "i-0123", Namespace: "acct-a",
+		Labels: map[string]string{
+			koalav1.InstanceIDLabel: "i-0123", "kubevirt.io/nodeName": "node-1",
+			koalav1.SecurityGroupMemberLabel("sg-1"): "true",
+		},
+		Annotations:   map[string]string{"kubevirt.io/vm-generation": "1"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "virt-handler"}},
+	}}
+}
+
+func TestKubeVirtsObjectsKeepOnlyKoalasLabelsAndAnnotations(t *testing.T) {
+	o := vmiWithLabels()
+	if _, err := slimVMI(o); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{koalav1.InstanceIDLabel: "i-0123", koalav1.SecurityGroupMemberLabel("sg-1"): "true"}
+	if !reflect.DeepEqual(o.Labels, want) {
+		t.Errorf("labels %v, want %v (only Koala's)", o.Labels, want)
+	}
+	if o.Annotations != nil || o.ManagedFields != nil {
+		t.Errorf("annotations %v and managed fields %v kept, want none", o.Annotations, o.ManagedFields)
+	}
+}
+
+func TestKeepingKoalasMetadataAgainWritesNothing(t *testing.T) {
+	// The informer transforms stored objects again at each resync while readers may
+	// copy them: a second pass must leave the maps as they are.
+	o := vmiWithLabels()
+	keepKoalaMeta(&o.ObjectMeta)
+	labels := o.Labels
+	keepKoalaMeta(&o.ObjectMeta)
+	if reflect.ValueOf(o.Labels).UnsafePointer() != reflect.ValueOf(labels).UnsafePointer() {
+		t.Error("the labels map was made again")
+	}
+}
+
+func TestKoalaKeysAreThoseOfKoalasDomains(t *testing.T) {
+	for k, want := range map[string]bool{
+		koalav1.InstanceIDLabel: true, koalav1.SecurityGroupMemberLabel("sg-1"): true, "koala.dev/x": true,
+		"kubevirt.io/vm": false, "app": false, "notkoala.dev/x": false, "cdi.kubevirt.io/storage.contentType": false,
+	} {
+		if got := koalaKey(k); got != want {
+			t.Errorf("koalaKey(%q) = %v, want %v", k, got, want)
+		}
+	}
+}
+
+func TestADataVolumeKeepsItsConditionsOnlyOnceItFailed(t *testing.T) {
+	conds := []cdiv1beta1.DataVolumeCondition{{Type: cdiv1beta1.DataVolumeRunning, Message: "Import failed: 404"}}
+	for phase, keep := range map[cdiv1beta1.DataVolumePhase]bool{cdiv1beta1.Succeeded: false, cdiv1beta1.ImportInProgress: false, cdiv1beta1.Failed: true} {
+		dv := &cdiv1beta1.DataVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: "vol-1", Labels: map[string]string{koalav1.VolumeNameLabel: "vol-1", "app": "cdi"}},
+			Status:     cdiv1beta1.DataVolumeStatus{Phase: phase, Progress: "42.0%", Conditions: conds, ClaimName: "vol-1"},
+		}
+		if _, err := slimDataVolume(dv); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(dv.Status.Conditions) > 0; got != keep {
+			t.Errorf("%s: conditions kept %v, want %v", phase, got, keep)
+		}
+		if dv.Status.Phase != phase || dv.Status.Progress != "42.0%" {
+			t.Errorf("%s: phase %q and progress %q, want both kept", phase, dv.Status.Phase, dv.Status.Progress)
+		}
+		if !reflect.DeepEqual(dv.Labels, map[string]string{koalav1.VolumeNameLabel: "vol-1"}) {
+			t.Errorf("%s: labels %v, want only Koala's", phase, dv.Labels)
+		}
+	}
+}
