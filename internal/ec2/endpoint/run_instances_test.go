@@ -173,6 +173,32 @@ func TestRunInstancesWithTheSameClientTokenAndParametersReturnsTheSameInstances(
 	g.Expect(a.instanceObjects(g)).To(Equal(2), "a retry creates nothing")
 }
 
+func TestALaunchOfOneThroughTheSDKCostsThreeAPIRoundTrips(t *testing.T) {
+	// The SDKs (and the AWS CLI, and Terraform) send a client token with every
+	// RunInstances: the endpoint asks the API server once whether the token launched
+	// before, then makes the address claim and the root volume at once, then the
+	// instance. Asking twice whether it launched before was a fourth round trip.
+	// Not parallel: every request the endpoint makes meanwhile is this launch's.
+	g := NewWithT(t)
+	a := newAccount(t)
+	before := endpointRequests.count()
+	out := a.runInstances(g, 1)
+	g.Expect(aws.ToString(out.Instances[0].ClientToken)).NotTo(BeEmpty(), "the SDK sends a client token of its own")
+	reqs := endpointRequests.since(before)
+	var gets, creates []string
+	for _, r := range reqs {
+		switch {
+		case strings.HasPrefix(r, "GET ") && strings.Contains(r, "/instances/"):
+			gets = append(gets, r)
+		case strings.HasPrefix(r, "POST "):
+			creates = append(creates, r)
+		}
+	}
+	g.Expect(gets).To(HaveLen(1), "one read of the token's instance: %v", reqs)
+	g.Expect(creates).To(ConsistOf(ContainSubstring("/networkclaims"), ContainSubstring("/volumes"), ContainSubstring("/instances")),
+		"the address claim, the root volume and the instance: %v", reqs)
+}
+
 func TestRunInstancesWithTheSameClientTokenAndOtherParametersIsIdempotentParameterMismatch(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)

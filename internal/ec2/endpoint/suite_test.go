@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -122,7 +124,11 @@ func setup(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if ep, err = endpoint.Start(ctx, env.Config, endpoint.Config{Region: region, Endpoint: "ec2.test-1.koala.test", Log: logr.Discard(), Audit: auditLog}); err != nil {
+	// The endpoint's requests to the API server are recorded (endpointRequests), for
+	// tests that count what a call costs.
+	epConfig := rest.CopyConfig(env.Config)
+	epConfig.Wrap(endpointRequests.wrap)
+	if ep, err = endpoint.Start(ctx, epConfig, endpoint.Config{Region: region, Endpoint: "ec2.test-1.koala.test", Log: logr.Discard(), Audit: auditLog}); err != nil {
 		return fmt.Errorf("starting the endpoint: %w", err)
 	}
 	srv := httptest.NewServer(serverErrors.wrap(ep.Handler))
@@ -164,6 +170,49 @@ func setup(ctx context.Context) error {
 		time.Sleep(poll)
 	}
 }
+
+// endpointRequests records the shared endpoint's requests to the API server.
+var endpointRequests = &requestLog{}
+
+// requestLog records requests ("GET /api/...?watch=true") that pass its transport.
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (l *requestLog) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		l.mu.Lock()
+		l.reqs = append(l.reqs, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
+		l.mu.Unlock()
+		return rt.RoundTrip(r)
+	})
+}
+
+// count is how many requests have been recorded so far.
+func (l *requestLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.reqs)
+}
+
+// since returns the requests recorded after the first n, but the watches of the
+// endpoint's cache.
+func (l *requestLog) since(n int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.reqs[n:] {
+		if !strings.Contains(r, "watch") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // auditLog receives the shared endpoint's audit lines.
 var auditLog = &syncBuffer{}

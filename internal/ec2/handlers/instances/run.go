@@ -45,6 +45,9 @@ type runInput struct {
 	volumeTags          map[string]string
 	// network is where the instances go (network.go).
 	network launchNetwork
+	// firstIsNew: the API server had no instance of launch index 0 for clientToken
+	// when the launch began (checkClientToken read it), so launchOne need not ask again.
+	firstIsNew bool
 }
 
 // digest covers every parameter that makes two launches different, for
@@ -167,10 +170,11 @@ func (h *Handlers) parseRun(p *protocol.Params) (runInput, error) {
 
 func (h *Handlers) run(ctx context.Context, c *action.Call, in runInput) (protocol.Body, error) {
 	digest := in.digest()
-	earlier, err := h.checkClientToken(ctx, c, in.clientToken, digest)
+	earlier, firstIsNew, err := h.checkClientToken(ctx, c, in.clientToken, digest)
 	if err != nil {
 		return nil, err
 	}
+	in.firstIsNew = firstIsNew
 	it, err := h.checkLaunch(ctx, c, in)
 	if err != nil {
 		return nil, err
@@ -272,35 +276,37 @@ func firstEC2Error(errs []error) error {
 // with a larger MaxCount would leave them behind). Every launch with a token has an
 // instance of launch index 0, so that one tells.
 // It returns how many instances the earlier request with the token launched (0 when
-// there was none).
-func (h *Handlers) checkClientToken(ctx context.Context, c *action.Call, token, digest string) (int, error) {
+// there was none), and whether it asked the API server and heard that there was none:
+// then launchOne need not ask again for launch index 0 (every SDK launch has a token,
+// and most launch one instance: that read would be a third API round trip of four).
+func (h *Handlers) checkClientToken(ctx context.Context, c *action.Call, token, digest string) (earlier int, firstIsNew bool, err error) {
 	if token == "" {
-		return 0, nil
+		return 0, false, nil
 	}
 	id := ids.FromSeed(ids.Instance, c.Account.Namespace, token, "0")
 	existing, err := h.Store.InstanceByName(ctx, c.Account, id)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if existing == nil {
 		// Not in our cache (yet): ask the API server, as launchOne does.
 		existing = &koalav1.Instance{}
 		if err := h.Store.Direct().Get(ctx, client.ObjectKey{Namespace: c.Account.Namespace, Name: id}, existing); err != nil {
 			if apierrors.IsNotFound(err) {
-				return 0, nil
+				return 0, true, nil
 			}
-			return 0, fmt.Errorf("reading the instance of client token %q: %w", token, err)
+			return 0, false, fmt.Errorf("reading the instance of client token %q: %w", token, err)
 		}
 	}
 	if existing.Annotations[koalav1.ClientTokenHashAnnotation] != digest {
-		return 0, protocol.Errorf(protocol.CodeIdempotentParameterMismatch,
+		return 0, false, protocol.Errorf(protocol.CodeIdempotentParameterMismatch,
 			"The client token '%s' was already used with different parameters", token)
 	}
 	n, err := strconv.Atoi(existing.Annotations[koalav1.LaunchCountAnnotation])
 	if err != nil || n < 1 {
 		n = 1 // launched before counts were recorded: at least this one
 	}
-	return n, nil
+	return n, false, nil
 }
 
 // fitQuota decides how many instances the launch starts: MaxCount if the account's
@@ -447,7 +453,7 @@ func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, n
 		inst.Annotations[koalav1.ClientTokenHashAnnotation] = digest
 	}
 	address := ""
-	if net != nil && in.clientToken != "" {
+	if net != nil && in.clientToken != "" && !(i == 0 && in.firstIsNew) {
 		// A retry must not claim a second address for an instance made already.
 		if existing, err := h.existingOfToken(ctx, c, id, in.clientToken); err != nil || existing != nil {
 			if err == nil && existing.Annotations[koalav1.ClientTokenHashAnnotation] != digest {
