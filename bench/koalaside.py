@@ -15,8 +15,10 @@ its batches:
   - a CPU profile of the operator over the first 30 s of the launches (pprof), whose
     top functions are written next to the results.
 """
+import atexit
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import threading
@@ -236,6 +238,54 @@ class Observer:
         b1, t1, e1 = get(after)
         delta = sorted((le, c - b0.get(le, 0)) for le, c in b1.items())
         return quantile(0.5, delta), quantile(0.99, delta), t1 - t0, e1 - e0
+
+    def restart_operator(self, count, timeout=900):
+        """Stops the operator and starts it again with the same command line and
+        environment, as an upgrade does, and times its resync of `count` instances:
+        until its instance controller has reconciled at least that many and its queue
+        is empty. Returns the resync's duration, its reconcile p50 and p99, the writes it
+        made, and the new process's RSS (and peak) once resynced. The new process is
+        stopped when this one exits."""
+        pid = self.operator_pid
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = [a.decode() for a in f.read().split(b"\0")[:-1]]
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = dict(kv.decode().split("=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+        os.kill(pid, signal.SIGINT)
+        deadline = time.time() + 60
+        while time.time() < deadline and not self._gone(pid):
+            time.sleep(0.2)
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        atexit.register(proc.terminate)
+        self.operator_pid = proc.pid
+        deadline = time.time() + timeout
+        while True:
+            if time.time() > deadline:
+                raise RuntimeError(f"operator restarted: no resync of {count} instances in {timeout} s")
+            time.sleep(0.5)
+            try:
+                samples = self.operator()
+            except OSError:
+                continue  # not serving yet
+            done = sum(v for n, l, v in samples if n == "controller_runtime_reconcile_total" and l.get("controller") == "instance")
+            depth = sum(v for n, l, v in samples if n == "workqueue_depth" and l.get("name") == "instance")
+            if done >= count and depth == 0:
+                break
+        r = {"restart_resync": time.perf_counter() - start}
+        r["restart_reconcile_p50"], r["restart_reconcile_p99"], r["restart_reconciles"], _ = self._reconcile([], samples)
+        r["restart_writes"] = self._client_writes([], samples)
+        r.update({k.replace("operator_", "restart_"): v for k, v in self.rss().items() if k.startswith("operator_")})
+        return r
+
+    @staticmethod
+    def _gone(pid):
+        """Whether pid has exited (a zombie its parent has not reaped counts as exited)."""
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                return any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+        except FileNotFoundError:
+            return True
 
     def rss(self):
         """Resident and peak resident memory (bytes) of the operator and the endpoint."""

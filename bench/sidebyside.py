@@ -32,9 +32,19 @@ NEXT_TOKEN = re.compile(rb"<nextToken>([^<]+)</nextToken>")
 INSTANCE_ID = re.compile(rb"<instanceId>(i-[0-9a-f]+)</instanceId>")
 
 
+class Cut(Exception):
+    """A raw request that got no answer within the target's time limit: `seconds` (the
+    limit, plus what earlier pages of a paginated call took) is a lower bound of its time."""
+
+    def __init__(self, seconds):
+        super().__init__(f"no answer within {seconds:.0f} s")
+        self.seconds = seconds
+
+
 class Target:
     def __init__(self, name, endpoint, region, key, secret, image_query, observer=None):
         self.name = name
+        self.timeout = 900
         # observer (Koala only) measures the operator's side of the batch launches.
         self.observer = observer
         self.endpoint = endpoint
@@ -46,9 +56,15 @@ class Target:
             config=Config(retries={"max_attempts": 1}, max_pool_connections=4, read_timeout=900))
         u = urllib.parse.urlparse(endpoint)
         self.host, self.port = u.hostname, u.port
-        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=900)
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         self.image = image_query(self.client)
         self.subnet = launch_subnet(self.client)
+
+    def limit(self, seconds):
+        """From now on, requests get no more than `seconds` to answer (see raw)."""
+        self.timeout = seconds
+        self.conn.close()
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=seconds)
 
     def run(self, **kw):
         """RunInstances through boto3, into the launch subnet."""
@@ -61,7 +77,8 @@ class Target:
         return self.raw(dict(params, **(extra or {})))
 
     def raw(self, params):
-        """One signed POST; the body is read, not parsed. Returns (seconds, body)."""
+        """One signed POST; the body is read, not parsed. Returns (seconds, body); raises
+        Cut when no answer came within the target's time limit."""
         params = dict(params, Version="2016-11-15")
         body = urllib.parse.urlencode(params)
         req = AWSRequest(method="POST", url=self.endpoint + "/", data=body,
@@ -69,9 +86,15 @@ class Target:
         SigV4Auth(self.creds, "ec2", self.region).add_auth(req)
         headers = dict(req.headers.items())
         start = time.perf_counter()
-        self.conn.request("POST", "/", body=body, headers=headers)
-        resp = self.conn.getresponse()
-        data = resp.read()
+        try:
+            self.conn.request("POST", "/", body=body, headers=headers)
+            resp = self.conn.getresponse()
+            data = resp.read()
+        except TimeoutError:
+            # The server may still be working on it; the next request gets a new connection.
+            self.conn.close()
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            raise Cut(time.perf_counter() - start) from None
         elapsed = time.perf_counter() - start
         if resp.status != 200:
             raise RuntimeError(f"{self.name} {params['Action']}: HTTP {resp.status}: {data[:300]!r}")
@@ -218,12 +241,16 @@ def raw_pages(t, params, size):
 
 
 def paged(t, action, size, first_only=False):
-    """Server time of a paginated describe (or of its first page)."""
+    """Server time of a paginated describe (or of its first page). A page cut by the
+    time limit raises Cut with the time of the pages before it added."""
     total = 0.0
-    for secs, _ in raw_pages(t, {"Action": action}, size):
-        total += secs
-        if first_only:
-            break
+    try:
+        for secs, _ in raw_pages(t, {"Action": action}, size):
+            total += secs
+            if first_only:
+                break
+    except Cut as e:
+        raise Cut(total + e.seconds) from None
     return total
 
 
@@ -355,6 +382,10 @@ def volumes_only(targets, count, batch, repeats):
     return out
 
 
+def ratio(r):
+    return "-" if r != r else f"{r:.1f}x"  # NaN: not measured
+
+
 def fmt(v, unit):
     if v != v:
         return "-"  # not measured (NaN)
@@ -378,6 +409,8 @@ def main():
                     help="run only this part of the workload (scale: bench/scale.py, for large sizes)")
     ap.add_argument("--settle-deadline", type=float, default=1800,
                     help="--only scale: seconds to wait for every instance to run before reading the operator")
+    ap.add_argument("--moto-timeout", type=float, default=300,
+                    help="--only scale: seconds a call to moto may take; one cut is reported as a lower bound")
     ap.add_argument("--koala-endpoint", help="EC2 endpoint to use instead of the env file's")
     ap.add_argument("--kubeconfig", help="the stack's kubeconfig, for the operator's figures")
     ap.add_argument("--operator-metrics", help="URL of koala-operator's metrics")
@@ -400,13 +433,14 @@ def main():
                    env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], koala_image, observer)
     moto = Target("moto", args.moto, "us-east-1", "testing", "testing", moto_image)
 
-    results, operator = {}, None
+    results, operator, cut = {}, None, set()
     if args.only == "volumes":
         print("running the volume workload against moto and koala ...", file=sys.stderr)
         results = volumes_only((moto, koala), args.count, args.batch, args.repeats)
     if args.only == "scale":
         import scale
-        rows, operator = scale.run(koala, moto, args.count, args.batch, args.repeats, args.settle_deadline)
+        rows, operator, cut = scale.run(koala, moto, args.count, args.batch, args.repeats, args.settle_deadline,
+                                        args.moto_timeout)
         nan = float("nan")
         results = {"koala": {n: (nan, k, u) for n, (k, _, u) in rows.items()},
                    "moto": {n: (nan, m, u) for n, (_, m, u) in rows.items()}}
@@ -417,9 +451,14 @@ def main():
         results[t.name], op = run_workload(t, args.count, args.batch, args.repeats, args.single)
         operator = operator or op
 
+    if args.only == "scale":
+        what = (f"one run of the reduced workload (bench/scale.py: server time only, no single launches; Koala first "
+                f"and alone, p50 of {args.repeats} describes ({args.repeats * 5} by ID); then moto, each call limited to "
+                f"{args.moto_timeout:.0f} s, '>' marking a call cut by the limit: a lower bound)")
+    else:
+        what = (f"one run, {args.single} single launches, p50 of {args.repeats} describes ({args.repeats * 5} by ID)")
     lines = [
-        f"Side-by-side, {args.count} instances launched in batches of {args.batch}, one run, "
-        f"{args.single} single launches, p50 of {args.repeats} describes ({args.repeats * 5} by ID) "
+        f"Side-by-side, {args.count} instances launched in batches of {args.batch}, {what} "
         f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). Ratio = moto / Koala for times, "
         "Koala / moto for rates: above 1 means Koala is faster.",
         "",
@@ -434,8 +473,11 @@ def main():
         else:
             re_, rs = me / ke, ms / ks
         summary[name] = {"koala_e2e": ke, "moto_e2e": me, "koala_server": ks, "moto_server": ms,
-                         "ratio_e2e": re_, "ratio_server": rs}
-        lines.append(f"| {name} | {fmt(ke, unit)} | {fmt(me, unit)} | {re_:.1f}x | {fmt(ks, unit)} | {fmt(ms, unit)} | {rs:.1f}x |")
+                         "ratio_e2e": re_, "ratio_server": rs, "moto_cut": name in cut}
+        # moto's figure, when its call was cut by the time limit, and the ratio are lower bounds.
+        more = "> " if name in cut else ""
+        lines.append(f"| {name} | {fmt(ke, unit)} | {fmt(me, unit)} | {ratio(re_)} | {fmt(ks, unit)} | "
+                     f"{more}{fmt(ms, unit)} | {more}{ratio(rs)} |")
     if operator:
         lines += operator_lines(operator)
         if args.out:
@@ -472,6 +514,15 @@ def operator_lines(op):
         f"| operator's API writes per launched instance (its rest_client_requests_total) | {op['operator_writes_per_instance']:.2f} |",
         f"| koala-operator RSS at the end (peak) | {op['operator_VmRSS'] / mib:.0f} MiB ({op['operator_VmHWM'] / mib:.0f} MiB) |",
         f"| koala-ec2 RSS at the end (peak) | {op['ec2_VmRSS'] / mib:.0f} MiB ({op['ec2_VmHWM'] / mib:.0f} MiB) |",
+        *([f"| day 2: {op['day2_instances']} instances stopped and started again, all others running: instance reconcile "
+           f"p50 / p99 ({op['day2_reconciles']:.0f} reconciles, {op['day2_reconcile_errors']:.0f} errors) | "
+           f"{fmt(op['day2_reconcile_p50'], 's')} / {fmt(op['day2_reconcile_p99'], 's')} |"] if "day2_reconcile_p99" in op else []),
+        *([f"| operator restarted with {op['launched']} instances: its resync of every instance took | {fmt(op['restart_resync'], 's')} |",
+           f"| restart: instance reconcile p50 / p99 over the resync ({op['restart_reconciles']:.0f} reconciles) | "
+           f"{fmt(op['restart_reconcile_p50'], 's')} / {fmt(op['restart_reconcile_p99'], 's')} |",
+           f"| restart: API writes of the resync (its rest_client_requests_total) | {op['restart_writes']:.0f} |",
+           f"| restart: koala-operator RSS once resynced (peak) | {op['restart_VmRSS'] / mib:.0f} MiB ({op['restart_VmHWM'] / mib:.0f} MiB) |"]
+          if "restart_resync" in op else []),
         "",
         "kube-apiserver's apiserver_request_total, writes per launched instance by verb and resource (all clients: "
         "the endpoint creates instances and volumes, the simulator plays KubeVirt and CDI, the operator does the rest):",
@@ -486,4 +537,6 @@ def operator_lines(op):
 
 
 if __name__ == "__main__":
-    main()
+    # Run as the module bench/scale.py imports, so that both see one Cut class.
+    import sidebyside
+    sidebyside.main()

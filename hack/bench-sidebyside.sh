@@ -69,11 +69,12 @@ for count in $sizes; do
   for _ in $(seq 1 120); do curl -s "http://127.0.0.1:$ec2_metrics/healthz" >/dev/null && break; sleep 0.5; done
 
   # At 10,000 instances moto takes minutes per page of DescribeInstances: the sizes
-  # from 5,000 run the reduced workload of bench/scale.py, and read the operator once
-  # every instance runs or after BENCH_SETTLE seconds.
+  # from 5,000 run the reduced workload of bench/scale.py, which reads the operator once
+  # every instance runs or after BENCH_SETTLE seconds, and cuts each call to moto at
+  # BENCH_MOTO_TIMEOUT seconds (reporting a lower bound).
   extra=()
   if [ "$count" -ge 5000 ] && [ -z "$only" ]; then
-    extra=(--repeats 3 --only scale --settle-deadline "${BENCH_SETTLE:-1800}")
+    extra=(--repeats 3 --only scale --settle-deadline "${BENCH_SETTLE:-1800}" --moto-timeout "${BENCH_MOTO_TIMEOUT:-300}")
   fi
   python3 "$root/bench/sidebyside.py" "${extra[@]}" --koala-env "$run/.koala/env" --koala-endpoint "http://127.0.0.1:$ec2_port" \
     --moto "http://127.0.0.1:$moto_port" --count "$count" ${only:+--only "$only"} ${REPEATS:+--repeats "$REPEATS"} \
