@@ -66,24 +66,42 @@ def quantile(q, buckets):
 
 
 class Watch:
-    """First sighting, on this process's clock, of each object of a kind."""
+    """First sighting, on this process's clock, of each object of a kind. kubectl ends
+    its watch when the API server does (after some minutes, or when etcd compacts past
+    it): it is started again watching only, so that every sighting is a live event;
+    objects made while it was down are not sighted, and count in no figure."""
 
     def __init__(self, kubeconfig, resource):
         self.seen = {}
-        self.proc = subprocess.Popen(
-            ["kubectl", "--kubeconfig", kubeconfig, "get", resource, "--all-namespaces", "--watch", "-o", "name"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.restarts = 0
+        self.stopped = False
+        self.cmd = ["kubectl", "--kubeconfig", kubeconfig, "get", resource, "--all-namespaces", "--watch", "-o", "name"]
+        self.proc = self._start(self.cmd)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
+    @staticmethod
+    def _start(cmd):
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+
     def _read(self):
-        for line in self.proc.stdout:
-            now = time.perf_counter()
-            name = line.strip().rsplit("/", 1)[-1]
-            if name and name not in self.seen:
-                self.seen[name] = now
+        while True:
+            for line in self.proc.stdout:
+                now = time.perf_counter()
+                name = line.strip().rsplit("/", 1)[-1]
+                if name and name not in self.seen:
+                    self.seen[name] = now
+            self.proc.wait()
+            if self.stopped:
+                return
+            self.restarts += 1
+            time.sleep(1)  # not in a tight loop when kubectl cannot start
+            if self.stopped:
+                return
+            self.proc = self._start(self.cmd + ["--watch-only"])
 
     def stop(self):
+        self.stopped = True
         self.proc.terminate()
         self.proc.wait()
 
@@ -140,12 +158,10 @@ class Observer:
             f.write(out.stdout or out.stderr)
         os.unlink(self.profile)
 
-    def finish(self, ids, settled, vm_deadline=1800):
-        """After the launches of ids: waits until every one has its VM and `settled()` is
-        true (everything running, volumes attached), then reads the counters again."""
-        deadline = time.time() + vm_deadline
-        while time.time() < deadline and not all(i in self.vms.seen for i in ids):
-            time.sleep(1)
+    def finish(self, ids, settled):
+        """After the launches of ids: waits until `settled()` is true (everything
+        running, volumes attached: every instance has its VM), then reads the counters
+        again."""
         settled()
         settled_at = time.perf_counter()
         time.sleep(5)  # the last status writes and events
@@ -155,6 +171,7 @@ class Observer:
         r = {}
         lat = sorted(self.vms.seen[i] - self.instances.seen[i] for i in ids
                      if i in self.vms.seen and i in self.instances.seen)
+        r["watch_restarts"] = self.instances.restarts + self.vms.restarts
         if lat:
             r["vm_latency_p50"] = lat[len(lat) // 2]
             r["vm_latency_p99"] = lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))]

@@ -87,7 +87,7 @@ def run(koala, moto, count, batch, repeats, settle_deadline, moto_timeout):
                 return
             time.sleep(10)
 
-    op = koala.observer.finish(koala_ids, settled, vm_deadline=settle_deadline)  # both within `end`
+    op = koala.observer.finish(koala_ids, settled)
     op["running_at_end"] = count_raw(koala, state_filter("running"))
     op.update(koala.observer.rss())
 

@@ -501,6 +501,8 @@ def operator_lines(op):
         "| --- | ---: |",
         f"| Instance created -> VirtualMachine created p50 (watch to watch) | {fmt(op.get('vm_latency_p50', float('nan')), 's')} |",
         f"| Instance created -> VirtualMachine created p99 | {fmt(op.get('vm_latency_p99', float('nan')), 's')} |",
+        *([f"| instances whose creation and VM both were sighted live (the watches were restarted "
+           f"{op['watch_restarts']} times) | {op.get('vm_latency_n', 0)} |"] if op.get("watch_restarts") else []),
         f"| instance reconcile p50 (controller_runtime_reconcile_time_seconds) | {fmt(op['reconcile_p50'], 's')} |",
         f"| instance reconcile p99 | {fmt(op['reconcile_p99'], 's')} |",
         *[f"| kube-apiserver's time of {k} (a write the reconcile waits for) p50 / p99 | {fmt(p50, 's')} / {fmt(p99, 's')} |"
