@@ -260,10 +260,24 @@ func (h *Handlers) releaseAddress(ctx context.Context, c *action.Call, net *reso
 	}
 }
 
+// statusSlack is how many addresses a subnet's status may count free that launches
+// took since (see fitSubnet): a default subnet (a /20, 4,091 addresses) is always
+// counted exactly.
+const statusSlack = 4096
+
 // fitSubnet launches as many instances as the subnet has free addresses for, down to
 // MinCount, else answers InsufficientFreeAddressesInSubnet, as EC2 does, before
 // anything is created. Launches racing on other replicas are caught by the claims.
 func (h *Handlers) fitSubnet(ctx context.Context, net *resolvedNetwork, in *runInput) error {
+	// The subnet's status counts its free addresses as of a few seconds ago. When it
+	// leaves room for the launch with statusSlack to spare (more than launches take in
+	// the seconds the count lags by), the exact count is not needed: it lists every
+	// claim of the subnet, a cost per launch that grows with the instances it holds.
+	// Should the count be far behind, the claims themselves still refuse an address
+	// taken twice, and a full subnet (ipam.ErrExhausted).
+	if net.subnet.Status.AvailableIPAddressCount >= int64(in.maxCount)+statusSlack {
+		return nil
+	}
 	space, err := ipam.ParseSubnet(net.subnet.Spec.CIDRBlock)
 	if err != nil {
 		return fmt.Errorf("the subnet's range: %w", err)

@@ -289,9 +289,9 @@ func (h *Handlers) checkClientToken(ctx context.Context, c *action.Call, token, 
 		return 0, false, err
 	}
 	if existing == nil {
-		// Not in our cache (yet): ask the API server, as launchOne does.
+		// Not in our cache (yet): ask the API server's, as launchOne does.
 		existing = &koalav1.Instance{}
-		if err := h.Store.Direct().Get(ctx, client.ObjectKey{Namespace: c.Account.Namespace, Name: id}, existing); err != nil {
+		if err := h.Store.Direct().Get(ctx, client.ObjectKey{Namespace: c.Account.Namespace, Name: id}, existing, fromWatchCache); err != nil {
 			if apierrors.IsNotFound(err) {
 				return 0, true, nil
 			}
@@ -507,6 +507,11 @@ func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, n
 	err = h.Store.Create(ctx, inst)
 	if err == nil {
 		inst.Status = status
+		// The answer describes the instance's volumes from the cache; they were
+		// written before the instance, so they are most often there already.
+		for _, v := range vols {
+			h.Store.Await(ctx, v)
+		}
 		return inst, nil
 	}
 	if !(in.clientToken != "" && apierrors.IsAlreadyExists(err)) {
@@ -541,6 +546,12 @@ func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, n
 	return existing, nil
 }
 
+// fromWatchCache has the API server answer a read from its watch cache, not etcd: a
+// retry with a client token comes after its first request was answered or timed out,
+// whose instance the API server's cache has had for long by then; a quorum read from
+// etcd waits for the writes in flight, a few milliseconds of every SDK launch.
+var fromWatchCache = &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: "0"}}
+
 // existingOfToken returns the instance a launch with a client token made under id, or
 // nil.
 func (h *Handlers) existingOfToken(ctx context.Context, c *action.Call, id, token string) (*koalav1.Instance, error) {
@@ -549,7 +560,7 @@ func (h *Handlers) existingOfToken(ctx context.Context, c *action.Call, id, toke
 		return existing, err
 	}
 	existing = &koalav1.Instance{}
-	if err := h.Store.Direct().Get(ctx, client.ObjectKey{Namespace: c.Account.Namespace, Name: id}, existing); err != nil {
+	if err := h.Store.Direct().Get(ctx, client.ObjectKey{Namespace: c.Account.Namespace, Name: id}, existing, fromWatchCache); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
