@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -49,6 +50,10 @@ type VolumeReconciler struct {
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
 	Storage  StorageConfig
+	// MaxConcurrentReconciles bounds parallel reconciles; 0 uses controller-runtime's 1.
+	// Each launched instance's root volume is reconciled about ten times, one of them
+	// waiting for a status write: one worker passes about a dozen volumes a second.
+	MaxConcurrentReconciles int
 
 	written writtenStatuses
 }
@@ -89,6 +94,7 @@ func (r *VolumeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&koalav1.Instance{}, handler.EnqueueRequestsFromMapFunc(r.volumesOfInstance), builder.WithPredicates(instancePlacementChanged)).
 		Watches(&koalav1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(r.volumesOfSnapshot)).
 		Named("volume").
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }
 

@@ -154,7 +154,7 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 	// separate programs: the operator knows nothing of the simulator.
 	components := map[string]func(ctrl.Manager) error{
 		"operator": func(m ctrl.Manager) error {
-			return operator.Setup(ctx, m, operator.Config{Region: opts.Region, TerminatedRetention: opts.TerminatedRetention, InstanceWorkers: 8})
+			return operator.Setup(ctx, m, operator.Config{Region: opts.Region, TerminatedRetention: opts.TerminatedRetention, InstanceWorkers: 8, VolumeWorkers: 8})
 		},
 		"kubevirt-simulator": opts.Simulator.SetupWithManager,
 	}

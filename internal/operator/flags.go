@@ -11,6 +11,7 @@ func BindFlags(fs *flag.FlagSet, opts *RunOptions) {
 	fs.StringVar(&opts.Region, "region", "koala-1", "The region this cluster is; zones default to <region>a when nodes have no zone label.")
 	fs.DurationVar(&opts.TerminatedRetention, "terminated-retention", time.Hour, "How long a terminated instance stays visible before it is removed.")
 	fs.IntVar(&opts.InstanceWorkers, "instance-workers", 8, "Instances reconciled in parallel.")
+	fs.IntVar(&opts.VolumeWorkers, "volume-workers", 8, "Volumes reconciled in parallel.")
 	fs.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the liveness and readiness probes; 0 disables them.")
 	fs.StringVar(&opts.PprofAddr, "pprof-bind-address", "", "Address to serve Go's profiles (/debug/pprof/) on, for profiling; empty disables it.")

@@ -35,6 +35,8 @@ type Config struct {
 	TerminatedRetention time.Duration
 	// InstanceWorkers bounds concurrent instance reconciles.
 	InstanceWorkers int
+	// VolumeWorkers bounds concurrent volume reconciles (0: one at a time).
+	VolumeWorkers int
 	// Storage maps EBS volume types to StorageClasses and names the VolumeSnapshotClass
 	// of snapshots; its zero value uses the cluster's default classes.
 	Storage controllers.StorageConfig
@@ -209,7 +211,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 			Network:                 netCfg,
 			APIReader:               mgr.GetAPIReader(),
 		},
-		&controllers.VolumeReconciler{Client: c, Recorder: mgr.GetEventRecorder("koala-operator"), Clock: clock.RealClock{}, Storage: cfg.Storage},
+		&controllers.VolumeReconciler{Client: c, Recorder: mgr.GetEventRecorder("koala-operator"), Clock: clock.RealClock{}, Storage: cfg.Storage,
+			MaxConcurrentReconciles: cfg.VolumeWorkers},
 		&controllers.SnapshotReconciler{Client: c, Recorder: mgr.GetEventRecorder("koala-operator"), Clock: clock.RealClock{}, Storage: cfg.Storage},
 		&controllers.ImageReconciler{Client: c},
 		&controllers.KeyPairReconciler{Client: c},
