@@ -14,7 +14,7 @@ lower bound of the real ratio.
 import statistics
 import time
 
-from sidebyside import INSTANCE_ID, Cut, count_raw, paged
+from sidebyside import INSTANCE_ID, Cut, count_raw, paged, state_filter
 
 
 def launch(t, count, batch):
@@ -30,10 +30,6 @@ def launch(t, count, batch):
 
 def median_of(fn, n):
     return statistics.median(fn() for _ in range(n))
-
-
-def state_filter(state):
-    return {"Action": "DescribeInstances", "Filter.1.Name": "instance-state-name", "Filter.1.Value.1": state}
 
 
 def wait_until(done, deadline, what):

@@ -254,6 +254,11 @@ def paged(t, action, size, first_only=False):
     return total
 
 
+def state_filter(state):
+    """DescribeInstances of the instances in one state, as raw parameters."""
+    return {"Action": "DescribeInstances", "Filter.1.Name": "instance-state-name", "Filter.1.Value.1": state}
+
+
 def count_raw(t, params):
     """Counts the instances a (paginated) DescribeInstances returns, without parsing."""
     return sum(len(INSTANCE_ID.findall(body)) for _, body in raw_pages(t, params, 1000))
@@ -263,8 +268,7 @@ def wait_running(t, timeout=1800):
     """Waits (untimed) until no instance is pending."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if count_raw(t, {"Action": "DescribeInstances", "Filter.1.Name": "instance-state-name",
-                         "Filter.1.Value.1": "pending"}) == 0:
+        if count_raw(t, state_filter("pending")) == 0:
             return
         time.sleep(2)
     raise RuntimeError(f"{t.name}: instances still pending after {timeout} s")
@@ -276,7 +280,7 @@ def state_workload(t, stop_ids, repeats):
     the instances (running) must be checked against."""
     c = t.client
     c.stop_instances(InstanceIds=stop_ids)
-    flt = {"Action": "DescribeInstances", "Filter.1.Name": "instance-state-name", "Filter.1.Value.1": "stopped"}
+    flt = state_filter("stopped")
     deadline = time.time() + 600
     while count_raw(t, flt) < len(stop_ids):
         if time.time() > deadline:
