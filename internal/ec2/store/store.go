@@ -181,23 +181,6 @@ func (s *Store) Create(ctx context.Context, obj client.Object) error {
 	return nil
 }
 
-// CreateUnawaited writes a new object as Create does but does not wait for the cache:
-// a caller that writes more objects that do not depend on the cache having it calls
-// Await for all of them at the end, so that their waits overlap the writes.
-func (s *Store) CreateUnawaited(ctx context.Context, obj client.Object) error {
-	if err := s.client.Create(ctx, obj); err != nil {
-		return QuotaError(obj, err)
-	}
-	return nil
-}
-
-// Await waits until the cache has the objects as they were written (see await).
-func (s *Store) Await(ctx context.Context, objs ...client.Object) {
-	for _, obj := range objs {
-		s.await(ctx, obj, false)
-	}
-}
-
 // Patch patches an object and waits until the cache has the result.
 func (s *Store) Patch(ctx context.Context, obj client.Object, patch client.Patch) error {
 	if err := s.client.Patch(ctx, obj, patch); err != nil {
@@ -271,8 +254,6 @@ func awaitInterval(elapsed time.Duration) time.Duration {
 // Writer is the write side, for handlers.
 type Writer interface {
 	Create(ctx context.Context, obj client.Object) error
-	CreateUnawaited(ctx context.Context, obj client.Object) error
-	Await(ctx context.Context, objs ...client.Object)
 	Patch(ctx context.Context, obj client.Object, patch client.Patch) error
 	Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error
 	Direct() client.Client

@@ -164,9 +164,7 @@ func (h *Handlers) createLaunchVolumes(ctx context.Context, c *action.Call, in r
 		v.Annotations = map[string]string{koalav1.IDAnnotation: id}
 		v.Finalizers = []string{volumeFinalizer}
 		v.Spec.Tags = in.volumeTags
-		// Not awaited here: launchOne awaits the volumes once it has written the
-		// instance, which does not need them in the endpoint's cache.
-		if err := h.Store.CreateUnawaited(ctx, v); err != nil {
+		if err := h.Store.Create(ctx, v); err != nil {
 			if apierrors.IsAlreadyExists(err) && in.clientToken != "" {
 				continue // the first request with the token made it
 			}

@@ -507,11 +507,6 @@ func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, n
 	err = h.Store.Create(ctx, inst)
 	if err == nil {
 		inst.Status = status
-		// The answer describes the instance's volumes from the cache; they were
-		// written before the instance, so they are most often there already.
-		for _, v := range vols {
-			h.Store.Await(ctx, v)
-		}
 		return inst, nil
 	}
 	if !(in.clientToken != "" && apierrors.IsAlreadyExists(err)) {
