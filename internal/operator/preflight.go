@@ -23,7 +23,11 @@ func (p Prerequisite) String() string { return p.Resource + "." + p.GroupVersion
 
 // DefaultPrerequisites are the resources the operator needs on a cluster: KubeVirt's
 // virtual machines and instance types, CDI's data volumes and sources, CSI snapshots
-// (EBS snapshots) and Multus network attachments (VPC subnets on provider networks).
+// (EBS snapshots), Multus network attachments (VPC subnets on provider networks) and
+// multi-network policies (security groups on those subnets). Every kind a controller
+// watches must be here: controller-runtime retries a watch of a kind not yet served
+// only every 10 seconds, so an operator that started without one would leave its
+// controller idle, and give up on it after the cache sync timeout.
 func DefaultPrerequisites() []Prerequisite {
 	return []Prerequisite{
 		{Component: "KubeVirt", GroupVersion: "kubevirt.io/v1", Resource: "virtualmachines"},
@@ -33,6 +37,7 @@ func DefaultPrerequisites() []Prerequisite {
 		{Component: "CDI", GroupVersion: "cdi.kubevirt.io/v1beta1", Resource: "datasources"},
 		{Component: "CSI snapshot CRDs (external-snapshotter)", GroupVersion: "snapshot.storage.k8s.io/v1", Resource: "volumesnapshots"},
 		{Component: "Multus", GroupVersion: "k8s.cni.cncf.io/v1", Resource: "network-attachment-definitions"},
+		{Component: "Multus multi-networkpolicy", GroupVersion: "k8s.cni.cncf.io/v1beta1", Resource: "multi-networkpolicies"},
 	}
 }
 

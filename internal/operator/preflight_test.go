@@ -38,6 +38,7 @@ func TestMissingPrerequisites(t *testing.T) {
 		"cdi.kubevirt.io/v1beta1":          {"datavolumes", "datasources"},
 		"snapshot.storage.k8s.io/v1":       {"volumesnapshots"},
 		"k8s.cni.cncf.io/v1":               {"network-attachment-definitions"},
+		"k8s.cni.cncf.io/v1beta1":          {"multi-networkpolicies"},
 	}
 	without := func(gv string, keep ...string) map[string][]string {
 		out := map[string][]string{}
@@ -63,6 +64,10 @@ func TestMissingPrerequisites(t *testing.T) {
 			without("kubevirt.io/v1", "virtualmachines"), []string{"virtualmachineinstances.kubevirt.io/v1"}},
 		"Multus alone missing is Multus": {
 			without("k8s.cni.cncf.io/v1"), []string{"network-attachment-definitions.k8s.cni.cncf.io/v1"}},
+		// Multus' two CRDs come from two projects and may be installed apart; security
+		// groups need the second.
+		"attachments without multi-network policies are not enough": {
+			without("k8s.cni.cncf.io/v1beta1"), []string{"multi-networkpolicies.k8s.cni.cncf.io/v1beta1"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

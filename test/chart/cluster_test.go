@@ -109,7 +109,13 @@ func startCluster(t *testing.T) *cluster {
 		switch crd.Spec.Group {
 		case koalav1.GroupVersion.Group:
 		case multusGroup:
-			withheld = append(withheld, crd)
+			// Attachments first (Multus), then policies (multi-networkpolicy), the
+			// order in which a cluster usually gets them.
+			if crd.Spec.Names.Kind == "NetworkAttachmentDefinition" {
+				withheld = append([]*apiextensionsv1.CustomResourceDefinition{crd}, withheld...)
+			} else {
+				withheld = append(withheld, crd)
+			}
 		default:
 			thirdParty = append(thirdParty, crd)
 		}
