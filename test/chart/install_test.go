@@ -10,9 +10,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/go-logr/logr"
+	multinetpolv1beta1 "github.com/k8snetworkplumbingwg/multi-networkpolicy/pkg/apis/k8s.cni.cncf.io/v1beta1"
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/internal/netobjects"
 	"github.com/koala-dev/koala/internal/operator"
 	"github.com/koala-dev/koala/internal/testgen"
 )
@@ -219,6 +222,34 @@ func TestTheInstalledChartRunsAnInstanceWithItsOwnRBACAndSurvivesAnUpgrade(t *te
 			// On the default VPC's default subnet of its zone, with an address of it.
 			g.Expect(aws.ToString(launched.SubnetId)).To(HavePrefix("subnet-"))
 			g.Expect(aws.ToString(launched.PrivateIpAddress)).To(HavePrefix("172.31."))
+			// SSH opened in the instance's group reaches both of the group's policies (the
+			// pod network's and the subnets'), rewritten by the operator with the chart's
+			// rights.
+			g.Expect(launched.SecurityGroups).To(HaveLen(1))
+			groupID := aws.ToString(launched.SecurityGroups[0].GroupId)
+			_, err = acct.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID),
+				IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22),
+					IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Eventually(func(g Gomega) {
+				key := client.ObjectKey{Namespace: acct.namespace, Name: netobjects.PolicyName(groupID)}
+				np, mnp := &networkingv1.NetworkPolicy{}, &multinetpolv1beta1.MultiNetworkPolicy{}
+				g.Expect(c.admin.Get(ctx, key, np)).To(Succeed())
+				g.Expect(c.admin.Get(ctx, key, mnp)).To(Succeed())
+				var podPorts, subnetPorts []int32
+				for _, r := range np.Spec.Ingress {
+					for _, p := range r.Ports {
+						podPorts = append(podPorts, p.Port.IntVal)
+					}
+				}
+				for _, r := range mnp.Spec.Ingress {
+					for _, p := range r.Ports {
+						subnetPorts = append(subnetPorts, p.Port.IntVal)
+					}
+				}
+				g.Expect(podPorts).To(ContainElement(int32(22)), "the NetworkPolicy does not open SSH")
+				g.Expect(subnetPorts).To(ContainElement(int32(22)), "the MultiNetworkPolicy does not open SSH")
+			}, timeout, poll).Should(Succeed())
 			_, err = acct.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{instanceID},
 				Tags: []types.Tag{{Key: aws.String("env"), Value: aws.String("prod")}}})
 			g.Expect(err).NotTo(HaveOccurred())
