@@ -239,12 +239,16 @@ func TestTheInstalledChartRunsAnInstanceWithItsOwnRBACAndSurvivesAnUpgrade(t *te
 				var podPorts, subnetPorts []int32
 				for _, r := range np.Spec.Ingress {
 					for _, p := range r.Ports {
-						podPorts = append(podPorts, p.Port.IntVal)
+						if p.Port != nil {
+							podPorts = append(podPorts, p.Port.IntVal)
+						}
 					}
 				}
 				for _, r := range mnp.Spec.Ingress {
 					for _, p := range r.Ports {
-						subnetPorts = append(subnetPorts, p.Port.IntVal)
+						if p.Port != nil {
+							subnetPorts = append(subnetPorts, p.Port.IntVal)
+						}
 					}
 				}
 				g.Expect(podPorts).To(ContainElement(int32(22)), "the NetworkPolicy does not open SSH")
