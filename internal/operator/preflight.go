@@ -24,10 +24,10 @@ func (p Prerequisite) String() string { return p.Resource + "." + p.GroupVersion
 // DefaultPrerequisites are the resources the operator needs on a cluster: KubeVirt's
 // virtual machines and instance types, CDI's data volumes and sources, CSI snapshots
 // (EBS snapshots), Multus network attachments (VPC subnets on provider networks) and
-// multi-network policies (security groups on those subnets). Every kind a controller
-// watches must be here: controller-runtime retries a watch of a kind not yet served
-// only every 10 seconds, so an operator that started without one would leave its
-// controller idle, and give up on it after the cache sync timeout.
+// multi-network policies (security groups on those subnets). Every kind of another
+// project that a controller watches must be here: controller-runtime retries a watch
+// of a kind not yet served only every 10 seconds, so an operator that started without
+// one would leave its controller idle, and give up on it after the cache sync timeout.
 func DefaultPrerequisites() []Prerequisite {
 	return []Prerequisite{
 		{Component: "KubeVirt", GroupVersion: "kubevirt.io/v1", Resource: "virtualmachines"},

@@ -154,9 +154,9 @@ func TestTheInstalledChartRunsAnInstanceWithItsOwnRBACAndSurvivesAnUpgrade(t *te
 				}
 				still := crd.Spec.Names.Plural + "." + crd.Spec.Group
 				g.Eventually(func(g Gomega) {
-					served, err := operator.MissingPrerequisites(disc, operator.DefaultPrerequisites())
+					stillMissing, err := operator.MissingPrerequisites(disc, operator.DefaultPrerequisites())
 					g.Expect(err).NotTo(HaveOccurred())
-					g.Expect(served).To(HaveLen(len(missing)-1), "the API server does not serve %s yet", still)
+					g.Expect(stillMissing).To(HaveLen(len(missing)-1), "the API server does not serve %s yet", still)
 				}, timeout, poll).Should(Succeed())
 				g.Eventually(func(g Gomega) {
 					cond := c.statusCondition(ctx, g)
