@@ -313,4 +313,10 @@ class Observer:
                     key, _, value = line.partition(":")
                     if key in ("VmRSS", "VmHWM"):
                         out[f"{name}_{key}"] = int(value.split()[0]) * 1024
+        if self.pprof:
+            # After the RSS reading: a forced collection, then the heap still in use is
+            # what the operator holds live (its cache, mostly).
+            with urllib.request.urlopen(self.pprof + "/debug/pprof/heap?gc=1", timeout=120) as resp:
+                resp.read()
+            out["operator_live_heap"] = sum(v for n, _, v in self.operator() if n == "go_memstats_heap_alloc_bytes")
         return out

@@ -520,6 +520,9 @@ def operator_lines(op):
         f"| operator's API writes per launched instance (its rest_client_requests_total) | {op['operator_writes_per_instance']:.2f} |",
         f"| koala-operator RSS at the end (peak) | {op['operator_VmRSS'] / mib:.0f} MiB ({op['operator_VmHWM'] / mib:.0f} MiB) |",
         f"| koala-ec2 RSS at the end (peak) | {op['ec2_VmRSS'] / mib:.0f} MiB ({op['ec2_VmHWM'] / mib:.0f} MiB) |",
+        *([f"| koala-operator live heap after a forced collection (per launched instance) | "
+           f"{op['operator_live_heap'] / mib:.0f} MiB ({op['operator_live_heap'] / op['launched'] / 1024:.1f} KiB) |"]
+          if "operator_live_heap" in op else []),
         *([f"| day 2: {op['day2_instances']} instances stopped and started again, all others running: instance reconcile "
            f"p50 / p99 ({op['day2_reconciles']:.0f} reconciles, {op['day2_reconcile_errors']:.0f} errors) | "
            f"{fmt(op['day2_reconcile_p50'], 's')} / {fmt(op['day2_reconcile_p99'], 's')} |"] if "day2_reconcile_p99" in op else []),
@@ -527,7 +530,9 @@ def operator_lines(op):
            f"| restart: instance reconcile p50 / p99 over the resync ({op['restart_reconciles']:.0f} reconciles) | "
            f"{fmt(op['restart_reconcile_p50'], 's')} / {fmt(op['restart_reconcile_p99'], 's')} |",
            f"| restart: API writes of the resync (its rest_client_requests_total) | {op['restart_writes']:.0f} |",
-           f"| restart: koala-operator RSS once resynced (peak) | {op['restart_VmRSS'] / mib:.0f} MiB ({op['restart_VmHWM'] / mib:.0f} MiB) |"]
+           f"| restart: koala-operator RSS once resynced (peak) | {op['restart_VmRSS'] / mib:.0f} MiB ({op['restart_VmHWM'] / mib:.0f} MiB) |",
+           *([f"| restart: koala-operator live heap after a forced collection | {op['restart_live_heap'] / mib:.0f} MiB |"]
+             if "restart_live_heap" in op else [])]
           if "restart_resync" in op else []),
         "",
         "kube-apiserver's apiserver_request_total, writes per launched instance by verb and resource (all clients: "

@@ -621,6 +621,16 @@ func (r *VolumeReconciler) desiredDataVolume(s *volumeScope) *cdiv1beta1.DataVol
 	}
 }
 
+// claimRequest is the storage a claim asks for. The operator's cache drops a request
+// equal to the claim's capacity (see internal/operator), so a claim without one asks
+// for what it has.
+func claimRequest(pvc *corev1.PersistentVolumeClaim) resource.Quantity {
+	if q, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; ok {
+		return q
+	}
+	return pvc.Status.Capacity[corev1.ResourceStorage]
+}
+
 // reconcileResize grows the claim to the volume's size.
 func (r *VolumeReconciler) reconcileResize(ctx context.Context, s *volumeScope) (ctrl.Result, error) {
 	pvc := s.pvc
@@ -628,7 +638,7 @@ func (r *VolumeReconciler) reconcileResize(ctx context.Context, s *volumeScope) 
 		return ctrl.Result{}, nil
 	}
 	want := resource.NewQuantity(int64(s.volume.Spec.Size)*gib, resource.BinarySI)
-	if have := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; have.Cmp(*want) >= 0 {
+	if have := claimRequest(pvc); have.Cmp(*want) >= 0 {
 		return ctrl.Result{}, nil
 	}
 	base := pvc.DeepCopy()

@@ -29,6 +29,7 @@ func main() {
 	} else if limit > 0 {
 		opts.Log.V(1).Info("soft memory limit", "bytes", limit)
 	}
+	opts.Log.V(1).Info("garbage collection target", "percent", memlimit.ApplyGCPercent(os.Getenv, memlimit.CacheGCPercent))
 
 	if err := operator.Run(ctrl.SetupSignalHandler(), ctrl.GetConfigOrDie(), opts); err != nil {
 		opts.Log.Error(err, "operator stopped")

@@ -2,6 +2,8 @@
 // that as a process's heap nears the limit the garbage collector works harder instead
 // of the kernel killing the process. The operator's cache grows with the number of
 // instances; without a soft limit the collector lets the heap reach twice what is live.
+// For the same reason the operator also collects sooner than Go's default (see
+// CacheGCPercent).
 package memlimit
 
 import (
@@ -47,4 +49,24 @@ func Apply(getenv func(string) string) (int64, error) {
 	}
 	debug.SetMemoryLimit(limit)
 	return limit, nil
+}
+
+// CacheGCPercent is the collector's target for a process whose heap is mostly a
+// long-lived cache, as the operator's is: the runtime's default (100) lets the heap
+// grow by as much again before it collects, so at 10,000 instances the operator would
+// hold as much garbage as cache. 50 costs the collector twice the cycles, a small
+// part of an operator's CPU (most of which goes to decoding watch events).
+const CacheGCPercent = 50
+
+// ApplyGCPercent sets the collector's target to percent unless GOGC is set (the
+// runtime has read that itself, and whoever sets it means it), and returns the target
+// in force.
+func ApplyGCPercent(getenv func(string) string, percent int) int {
+	if getenv("GOGC") != "" {
+		current := debug.SetGCPercent(-1)
+		debug.SetGCPercent(current)
+		return current
+	}
+	debug.SetGCPercent(percent)
+	return percent
 }

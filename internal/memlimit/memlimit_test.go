@@ -1,6 +1,9 @@
 package memlimit
 
-import "testing"
+import (
+	"runtime/debug"
+	"testing"
+)
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
@@ -26,5 +29,22 @@ func TestLimitIsNinetyPercentOfTheContainersUnlessGOMEMLIMITIsSet(t *testing.T) 
 				t.Fatalf("limit %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestTheGCTargetIsSetUnlessGOGCIs(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	if got := ApplyGCPercent(env(map[string]string{}), CacheGCPercent); got != CacheGCPercent {
+		t.Errorf("target %d, want %d", got, CacheGCPercent)
+	}
+	if now := debug.SetGCPercent(100); now != CacheGCPercent {
+		t.Errorf("the runtime's target is %d, want %d", now, CacheGCPercent)
+	}
+	// With GOGC set the runtime's own reading (here 100) stays.
+	if got := ApplyGCPercent(env(map[string]string{"GOGC": "100"}), CacheGCPercent); got != 100 {
+		t.Errorf("with GOGC set the target is %d, want the runtime's 100", got)
+	}
+	if now := debug.SetGCPercent(100); now != 100 {
+		t.Errorf("with GOGC set the runtime's target became %d", now)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1beta1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
@@ -78,6 +80,35 @@ func TestADataVolumeKeepsItsConditionsOnlyOnceItFailed(t *testing.T) {
 		}
 		if !reflect.DeepEqual(dv.Labels, map[string]string{koalav1.VolumeNameLabel: "vol-1"}) {
 			t.Errorf("%s: labels %v, want only Koala's", phase, dv.Labels)
+		}
+	}
+}
+
+func TestAClaimKeepsItsRequestOnlyWhileItDiffersFromItsCapacity(t *testing.T) {
+	gi := func(n int64) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourceStorage: *resource.NewQuantity(n<<30, resource.BinarySI)}
+	}
+	for name, tc := range map[string]struct {
+		requests, capacity corev1.ResourceList
+		keep               bool
+	}{
+		"bound, as asked":       {requests: gi(8), capacity: gi(8), keep: false},
+		"growing":               {requests: gi(10), capacity: gi(8), keep: true},
+		"given more than asked": {requests: gi(8), capacity: gi(9), keep: true},
+		"not bound yet":         {requests: gi(8), keep: true},
+	} {
+		pvc := &corev1.PersistentVolumeClaim{
+			Spec:   corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: tc.requests}},
+			Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: tc.capacity},
+		}
+		if _, err := slimPVC(pvc); err != nil {
+			t.Fatal(err)
+		}
+		if kept := pvc.Spec.Resources.Requests != nil; kept != tc.keep {
+			t.Errorf("%s: request kept %v, want %v", name, kept, tc.keep)
+		}
+		if !reflect.DeepEqual(pvc.Status.Capacity, tc.capacity) {
+			t.Errorf("%s: capacity %v, want %v kept", name, pvc.Status.Capacity, tc.capacity)
 		}
 	}
 }

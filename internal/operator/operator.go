@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/clock"
@@ -23,6 +24,7 @@ import (
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/controllers"
 	"github.com/koala-dev/koala/internal/index"
+	"github.com/koala-dev/koala/internal/intern"
 	"github.com/koala-dev/koala/internal/ipam"
 	"github.com/koala-dev/koala/internal/metrics"
 )
@@ -64,7 +66,7 @@ func CacheOptions() cache.Options {
 			// Of all Services, only those of Elastic IPs.
 			&corev1.Service{}: {Label: labels.NewSelector().Add(*eip)},
 		},
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: intern.CacheTransform(),
 	}
 }
 
@@ -100,24 +102,32 @@ func slimDataVolume(obj any) (any, error) {
 		status.Conditions = dv.Status.Conditions
 	}
 	dv.Status = status
+	intern.Strings(dv)
 	return dv, nil
 }
 
 // slimPVC keeps of a PersistentVolumeClaim its metadata (without managed fields, and
 // of its labels and annotations only Koala's), its storage class and requests, and its
 // phase and capacity: what the volume reconciler reads, and the request it grows with
-// a merge patch.
+// a merge patch. Requests equal to the capacity are dropped: a resource list with one
+// entry costs some 900 bytes, and a claim that is not growing asks for what it has
+// (the volume reconciler reads its capacity as its request then).
 func slimPVC(obj any) (any, error) {
 	pvc, ok := obj.(*corev1.PersistentVolumeClaim)
 	if !ok {
 		return obj, nil
 	}
 	keepKoalaMeta(&pvc.ObjectMeta)
+	requests := pvc.Spec.Resources.Requests
+	if equality.Semantic.DeepEqual(requests, pvc.Status.Capacity) {
+		requests = nil
+	}
 	pvc.Spec = corev1.PersistentVolumeClaimSpec{
 		StorageClassName: pvc.Spec.StorageClassName,
-		Resources:        corev1.VolumeResourceRequirements{Requests: pvc.Spec.Resources.Requests},
+		Resources:        corev1.VolumeResourceRequirements{Requests: requests},
 	}
 	pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: pvc.Status.Phase, Capacity: pvc.Status.Capacity}
+	intern.Strings(pvc)
 	return pvc, nil
 }
 
@@ -145,6 +155,7 @@ func slimVM(obj any) (any, error) {
 	}
 	vm.Spec = spec
 	vm.Status = kubevirtv1.VirtualMachineStatus{}
+	intern.Strings(vm)
 	return vm, nil
 }
 
@@ -181,6 +192,7 @@ func slimVMI(obj any) (any, error) {
 		Interfaces:   ifaces,
 		VolumeStatus: disks,
 	}
+	intern.Strings(vmi)
 	return vmi, nil
 }
 

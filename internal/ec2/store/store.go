@@ -24,6 +24,7 @@ import (
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
 	"github.com/koala-dev/koala/internal/index"
+	"github.com/koala-dev/koala/internal/intern"
 	"github.com/koala-dev/koala/internal/ipam"
 )
 
@@ -69,7 +70,8 @@ func New(cfg *rest.Config, opts Options) (*Store, error) {
 			// Only the Secrets the operator made for access keys are ever read.
 			&corev1.Secret{}: {Label: labels.NewSelector().Add(*hasKey)},
 		},
-		DefaultTransform: cache.TransformStripManagedFields(),
+		// Equal strings of different objects (namespaces, IDs, tag keys) held once.
+		DefaultTransform: intern.CacheTransform(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building cache: %w", err)
