@@ -29,6 +29,7 @@ import (
 	"github.com/koala-dev/koala/internal/ec2/server"
 	"github.com/koala-dev/koala/internal/ec2/store"
 	"github.com/koala-dev/koala/internal/ec2/throttle"
+	"github.com/koala-dev/koala/internal/quota"
 	"github.com/koala-dev/koala/internal/scheme"
 )
 
@@ -95,14 +96,17 @@ func Start(ctx context.Context, restCfg *rest.Config, cfg Config) (*Endpoint, er
 	if cfg.Audit != nil {
 		scfg.Audit = audit.New(cfg.Audit)
 	}
+	// One set of quota locks: launches, volumes, snapshots and images count against
+	// the same limits of an account.
+	locks := &quota.Locks{}
 	srv, err := server.New(scfg,
-		(&instances.Handlers{Store: st, Region: cfg.Region, DefaultInstanceType: cfg.DefaultInstanceType, Now: cfg.Now}).Actions(),
+		(&instances.Handlers{Store: st, Region: cfg.Region, DefaultInstanceType: cfg.DefaultInstanceType, Now: cfg.Now, QuotaLocks: locks}).Actions(),
 		(&instancetypes.Handlers{Store: st}).Actions(),
-		(&images.Handlers{Store: st, PlatformOwnerID: cfg.PlatformOwnerID, PlatformOwnerAlias: cfg.PlatformOwnerAlias}).Actions(),
+		(&images.Handlers{Store: st, PlatformOwnerID: cfg.PlatformOwnerID, PlatformOwnerAlias: cfg.PlatformOwnerAlias, QuotaLocks: locks}).Actions(),
 		(&keypairs.Handlers{Store: st}).Actions(),
 		(&tags.Handlers{Store: st}).Actions(),
-		(&volumes.Handlers{Store: st, Region: cfg.Region, Now: cfg.Now}).Actions(),
-		(&snapshots.Handlers{Store: st, Region: cfg.Region, Now: cfg.Now}).Actions(),
+		(&volumes.Handlers{Store: st, Region: cfg.Region, Now: cfg.Now, QuotaLocks: locks}).Actions(),
+		(&snapshots.Handlers{Store: st, Region: cfg.Region, Now: cfg.Now, QuotaLocks: locks}).Actions(),
 		(&regions.Handlers{Store: st, Region: cfg.Region, Endpoint: cfg.Endpoint}).Actions(),
 		(&vpcs.Handlers{Store: st}).Actions(),
 		(&subnets.Handlers{Store: st, Region: cfg.Region}).Actions(),

@@ -122,3 +122,56 @@ func TestAResourceQuotaRefusalIsAnsweredWithTheKindsLimitError(t *testing.T) {
 	g.Expect(k8s.Get(a.ctx, client.ObjectKeyFromObject(rq), &left)).To(Succeed())
 	g.Expect(left.Status.Used.Name(volumes, resource.DecimalSI).Value()).To(Equal(int64(1)))
 }
+
+// concurrently runs call n times at once and returns how many succeeded; every other
+// call must have failed with code.
+func concurrently(t *testing.T, n int, code string, call func() error) int {
+	t.Helper()
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for range n {
+		go func() {
+			<-start
+			errs <- call()
+		}()
+	}
+	close(start)
+	ok := 0
+	for range n {
+		err := <-errs
+		if err == nil {
+			ok++
+			continue
+		}
+		if got := asAPIError(err).Code; got != code {
+			t.Errorf("a concurrent call failed with %q (%v), want %s", got, plain(err), code)
+		}
+	}
+	return ok
+}
+
+func TestConcurrentCreatesFillALimitExactlyAndNeverPassIt(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	a := newAccount(t, withQuotas(koalav1.AccountQuotas{VolumeGiB: ptr.To[int64](10), Snapshots: ptr.To[int32](2)}))
+
+	// Eight volumes of 3 GiB at once into 10 GiB: three fit, as if one after another.
+	made := concurrently(t, 8, "VolumeLimitExceeded", func() error {
+		_, err := a.NoRetry.CreateVolume(a.ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String(zoneA), Size: aws.Int32(3)})
+		return err
+	})
+	g.Expect(made).To(Equal(3))
+	g.Expect(a.volumeCount(g)).To(Equal(3))
+
+	// Six snapshots at once with room for two.
+	out, err := a.EC2.DescribeVolumes(a.ctx, &ec2.DescribeVolumesInput{})
+	g.Expect(err).NotTo(HaveOccurred())
+	vol := aws.ToString(out.Volumes[0].VolumeId)
+	a.waitVolumes(g, types.VolumeStateAvailable, vol)
+	taken := concurrently(t, 6, "SnapshotLimitExceeded", func() error {
+		_, err := a.NoRetry.CreateSnapshot(a.ctx, &ec2.CreateSnapshotInput{VolumeId: aws.String(vol)})
+		return err
+	})
+	g.Expect(taken).To(Equal(2))
+	g.Expect(a.snapshotCount(g)).To(Equal(2))
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/koala-dev/koala/internal/ec2/store"
 	"github.com/koala-dev/koala/internal/ec2/tagging"
 	"github.com/koala-dev/koala/internal/ids"
+	"github.com/koala-dev/koala/internal/quota"
 )
 
 // Store is what the handlers read and write.
@@ -40,6 +41,9 @@ type Handlers struct {
 	// namespace); Owners=<alias> selects them.
 	PlatformOwnerID    string
 	PlatformOwnerAlias string
+	// QuotaLocks, shared by the handlers whose creations count against an account's
+	// limits, are held from a quota's check until the creation it allows is counted.
+	QuotaLocks *quota.Locks
 }
 
 // Actions returns the image actions.

@@ -316,9 +316,11 @@ func (h *Handlers) create(ctx context.Context, c *action.Call, in createInput) (
 	if err != nil {
 		return nil, err
 	}
-	if err := h.checkSnapshotQuota(ctx, c, imaged); err != nil {
+	unlock, err := h.lockSnapshotQuota(ctx, c, imaged)
+	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	id := ids.New(ids.Image)
 	// One snapshot of each volume; the root's first.
 	var made []*koalav1.Snapshot

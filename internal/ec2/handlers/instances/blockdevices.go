@@ -329,9 +329,7 @@ func (h *Handlers) modifyDeleteOnTermination(ctx context.Context, c *action.Call
 // fitVolumeQuota lowers the launch's count to what the account's storage limit allows
 // for the instances' volumes (root and mappings), down to MinCount, else refuses the
 // launch with VolumeLimitExceeded, before anything is created. It runs under the
-// account's launch lock when the account limits instances too; otherwise two
-// launches at once may both fit into the last of the storage, and the namespace's
-// ResourceQuota on requests.storage is what stops the second's disks.
+// account's quota lock (see lockUsage), which CreateVolume takes too.
 func (h *Handlers) fitVolumeQuota(ctx context.Context, c *action.Call, in *runInput) error {
 	q := c.Account.Quotas
 	if q.VolumeGiB == nil {

@@ -5,7 +5,6 @@ package instances
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
@@ -15,6 +14,7 @@ import (
 	"github.com/koala-dev/koala/internal/ec2/filter"
 	"github.com/koala-dev/koala/internal/ec2/store"
 	"github.com/koala-dev/koala/internal/ipam"
+	"github.com/koala-dev/koala/internal/quota"
 )
 
 // Store is what the handlers read and write.
@@ -55,10 +55,12 @@ type Handlers struct {
 	DefaultInstanceType string
 	Now                 func() time.Time
 
+	// QuotaLocks are taken while a launch or a start checks the account's quotas and
+	// creates or starts its instances; shared with the handlers of volumes, snapshots
+	// and images, whose creations count against the same limits.
+	QuotaLocks *quota.Locks
+
 	filters filter.Schema[*koalav1.Instance]
-	// launchLocks holds a mutex per account namespace, taken while a launch checks the
-	// quotas and creates its instances.
-	launchLocks sync.Map
 }
 
 // Actions returns the instance actions.

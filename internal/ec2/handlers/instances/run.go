@@ -328,29 +328,32 @@ func (h *Handlers) fitQuota(ctx context.Context, c *action.Call, in *runInput, t
 	return nil, quota.Check(q, *used, quota.Of(t, int64(in.minCount)))
 }
 
-// lockUsage takes the account's launch lock and counts what its instances use, so
+// lockUsage takes the account's quota lock and counts what its instances use, so
 // that two launches or starts on this endpoint cannot both fit into the last of a
-// quota (the operator catches those that raced on different replicas). Without
-// quotas it takes no lock and returns no usage.
+// quota (the operator catches those that raced on different replicas). An account
+// that limits only its storage gets the lock (its launches' volumes count) and no
+// usage; one without quotas neither.
 func (h *Handlers) lockUsage(ctx context.Context, c *action.Call) (used *quota.Usage, unlock func(), err error) {
-	if !quota.Limited(c.Account.Quotas) {
+	q := c.Account.Quotas
+	if !quota.Limited(q) && q.VolumeGiB == nil {
 		return nil, func() {}, nil
 	}
-	mu, _ := h.launchLocks.LoadOrStore(c.Account.Namespace, &sync.Mutex{})
-	lock := mu.(*sync.Mutex)
-	lock.Lock()
+	unlock = h.QuotaLocks.Lock(c.Account.Namespace)
+	if !quota.Limited(q) {
+		return nil, unlock, nil
+	}
 	types, err := h.catalog(ctx)
 	if err != nil {
-		lock.Unlock()
+		unlock()
 		return nil, nil, err
 	}
 	insts, err := h.Store.Instances(ctx, c.Account)
 	if err != nil {
-		lock.Unlock()
+		unlock()
 		return nil, nil, err
 	}
 	u := quota.InstanceUsage(insts, types)
-	return &u, lock.Unlock, nil
+	return &u, unlock, nil
 }
 
 // catalog is the EC2 view of every instance type, by name.

@@ -13,19 +13,24 @@ type SnapshotLister interface {
 	Snapshots(ctx context.Context, acct store.Account) ([]koalav1.Snapshot, error)
 }
 
-// CheckQuota refuses, before anything is created, n more snapshots that would take
-// the account past its snapshot limit (SnapshotLimitExceeded). CreateSnapshot,
-// CopySnapshot and CreateImage call it.
-func CheckQuota(ctx context.Context, s SnapshotLister, acct store.Account, n int64) error {
+// LockQuota refuses, before anything is created, n more snapshots that would take
+// the account past its snapshot limit (SnapshotLimitExceeded). When the account has a
+// limit it holds the account's quota lock until unlock, so that the snapshots created
+// meanwhile are counted before the next check. CreateSnapshot, CopySnapshot and
+// CreateImage call it.
+func LockQuota(ctx context.Context, s SnapshotLister, locks *quota.Locks, acct store.Account, n int64) (unlock func(), err error) {
 	if acct.Quotas.Snapshots == nil || n == 0 {
-		return nil
+		return func() {}, nil
 	}
+	unlock = locks.Lock(acct.Namespace)
 	snaps, err := s.Snapshots(ctx, acct)
 	if err != nil {
-		return err
+		unlock()
+		return nil, err
 	}
 	if exceeded := quota.CheckSnapshots(acct.Quotas, quota.SnapshotCount(snaps), n); exceeded != nil {
-		return exceeded
+		unlock()
+		return nil, exceeded
 	}
-	return nil
+	return unlock, nil
 }

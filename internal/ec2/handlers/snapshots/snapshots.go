@@ -26,6 +26,7 @@ import (
 	"github.com/koala-dev/koala/internal/ec2/store"
 	"github.com/koala-dev/koala/internal/ec2/tagging"
 	"github.com/koala-dev/koala/internal/ids"
+	"github.com/koala-dev/koala/internal/quota"
 )
 
 // Store is what the handlers read and write.
@@ -42,6 +43,9 @@ type Handlers struct {
 	Store  Store
 	Region string
 	Now    func() time.Time
+	// QuotaLocks, shared by the handlers whose creations count against an account's
+	// limits, are held from a quota's check until the creation it allows is counted.
+	QuotaLocks *quota.Locks
 }
 
 // Actions returns the snapshot actions.
@@ -222,9 +226,11 @@ func (h *Handlers) create(ctx context.Context, c *action.Call, in createInput) (
 	if st := v.Status.State; !v.DeletionTimestamp.IsZero() || (st != koalav1.VolumeStateAvailable && st != koalav1.VolumeStateInUse) {
 		return nil, protocol.Errorf(protocol.CodeIncorrectState, "The volume '%s' is not ready to be snapshotted (it is %s).", in.volumeID, orText(string(st), "creating"))
 	}
-	if err := CheckQuota(ctx, h.Store, c.Account, 1); err != nil {
+	unlock, err := LockQuota(ctx, h.Store, h.QuotaLocks, c.Account, 1)
+	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	snap, err := CreateSnapshot(ctx, h.Store, c.Account, in.volumeID, "", in.description, in.tags)
 	if err != nil {
 		return nil, err
@@ -521,9 +527,11 @@ func (h *Handlers) copy(ctx context.Context, c *action.Call, in copyInput) (prot
 	if description == "" {
 		description = fmt.Sprintf("[Copied %s from %s]", in.source, h.Region)
 	}
-	if err := CheckQuota(ctx, h.Store, c.Account, 1); err != nil {
+	unlock, err := LockQuota(ctx, h.Store, h.QuotaLocks, c.Account, 1)
+	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	snap, err := CreateSnapshot(ctx, h.Store, c.Account, "", in.source, description, in.tags)
 	if err != nil {
 		return nil, err

@@ -264,9 +264,11 @@ func (h *Handlers) create(ctx context.Context, c *action.Call, in createInput) (
 	if in.clientToken != "" {
 		id = ids.FromSeed(ids.Volume, c.Account.Namespace, in.clientToken)
 	}
-	if err := h.checkVolumeQuota(ctx, c, id, int64(in.size)); err != nil {
+	unlock, err := h.lockVolumeQuota(ctx, c, id, int64(in.size))
+	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	vol := &koalav1.Volume{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        id,

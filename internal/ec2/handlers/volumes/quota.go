@@ -7,21 +7,26 @@ import (
 	"github.com/koala-dev/koala/internal/quota"
 )
 
-// checkVolumeQuota refuses, before anything is created, a volume of gib GiB that
+// lockVolumeQuota refuses, before anything is created, a volume of gib GiB that
 // would take the account past its storage limit (VolumeLimitExceeded). except names
 // the volume a retried create would make again, which is counted already if the
-// first request made it.
-func (h *Handlers) checkVolumeQuota(ctx context.Context, c *action.Call, except string, gib int64) error {
+// first request made it. When the account has a limit it holds the account's quota
+// lock until unlock, so that the creation that follows is counted before the next
+// check (the store's Create waits until its cache has the volume).
+func (h *Handlers) lockVolumeQuota(ctx context.Context, c *action.Call, except string, gib int64) (unlock func(), err error) {
 	q := c.Account.Quotas
 	if q.VolumeGiB == nil {
-		return nil
+		return func() {}, nil
 	}
+	unlock = h.QuotaLocks.Lock(c.Account.Namespace)
 	vols, err := h.Store.Volumes(ctx, c.Account)
 	if err != nil {
-		return err
+		unlock()
+		return nil, err
 	}
 	if exceeded := quota.CheckVolumeGiB(q, quota.VolumeGiB(vols, except), gib); exceeded != nil {
-		return exceeded
+		unlock()
+		return nil, exceeded
 	}
-	return nil
+	return unlock, nil
 }

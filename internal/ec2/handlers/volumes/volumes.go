@@ -19,6 +19,7 @@ import (
 	"github.com/koala-dev/koala/internal/ec2/protocol"
 	"github.com/koala-dev/koala/internal/ec2/store"
 	"github.com/koala-dev/koala/internal/ids"
+	"github.com/koala-dev/koala/internal/quota"
 )
 
 // Store is what the handlers read and write.
@@ -39,6 +40,9 @@ type Handlers struct {
 	Store  Store
 	Region string
 	Now    func() time.Time
+	// QuotaLocks, shared by the handlers whose creations count against an account's
+	// limits, are held from a quota's check until the creation it allows is counted.
+	QuotaLocks *quota.Locks
 }
 
 // Actions returns the volume actions.

@@ -1,0 +1,21 @@
+package quota
+
+import "sync"
+
+// Locks serialises, per account, the check of a quota and the creation it allows, so
+// that on one EC2 endpoint two requests of an account cannot both fit into the last of
+// a limit. (Requests that race on different replicas are the operator's to hold back.)
+// Its zero value is ready for use; a nil *Locks locks nothing, for handlers built
+// without one in unit tests.
+type Locks struct{ byAccount sync.Map }
+
+// Lock takes the lock of the account whose namespace is given and returns its release.
+func (l *Locks) Lock(namespace string) (unlock func()) {
+	if l == nil {
+		return func() {}
+	}
+	m, _ := l.byAccount.LoadOrStore(namespace, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
