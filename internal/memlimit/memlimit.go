@@ -63,6 +63,7 @@ const CacheGCPercent = 50
 // in force.
 func ApplyGCPercent(getenv func(string) string, percent int) int {
 	if getenv("GOGC") != "" {
+		// SetGCPercent is the runtime's only reader of the target: read, then put back.
 		current := debug.SetGCPercent(-1)
 		debug.SetGCPercent(current)
 		return current
