@@ -181,6 +181,13 @@ func TestALaunchOfOneThroughTheSDKCostsThreeAPIRoundTrips(t *testing.T) {
 	// Not parallel: every request the endpoint makes meanwhile is this launch's.
 	g := NewWithT(t)
 	a := newAccount(t)
+	// A launch that comes before the endpoint has seen the new account's default
+	// subnets claims no address (the operator places the instance later).
+	g.Eventually(func(g Gomega) {
+		out, err := a.EC2.DescribeSubnets(a.ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{filter("default-for-az", "true")}})
+		g.Expect(plain(err)).NotTo(HaveOccurred())
+		g.Expect(out.Subnets).To(HaveLen(2), "a default subnet in each zone")
+	}, timeout, poll).Should(Succeed())
 	before := endpointRequests.count()
 	out := a.runInstances(g, 1)
 	g.Expect(aws.ToString(out.Instances[0].ClientToken)).NotTo(BeEmpty(), "the SDK sends a client token of its own")
