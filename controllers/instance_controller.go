@@ -54,8 +54,9 @@ type InstanceReconciler struct {
 	Storage StorageConfig
 	// Network hands out the instances' private addresses.
 	Network NetworkConfig
-	// APIReader reads what the operator does not cache (virt-launcher pods); nil skips
-	// relabelling them.
+	// APIReader reads what the operator does not cache (virt-launcher pods) and what
+	// its cache may not show yet (a launch's volumes); nil skips relabelling the pods
+	// and trusts the cache.
 	APIReader client.Reader
 
 	written writtenStatuses

@@ -105,9 +105,16 @@ func (r *InstanceReconciler) ensureLaunchVolumes(ctx context.Context, s *instanc
 		if existing[v.Name] {
 			continue
 		}
-		// The endpoint creates these before the instance: our cache may not have them.
+		// The endpoint creates these before the instance: our cache may not have them
+		// yet (the volumes' informer can lag the instances'). A volume the cache has not
+		// heard of is asked of the API server before it is created: a read costs less
+		// than a create the API server refuses, which is a write all the same.
 		taken := &koalav1.Volume{}
-		switch err := r.Client.Get(ctx, client.ObjectKeyFromObject(v), taken); {
+		err := r.Client.Get(ctx, client.ObjectKeyFromObject(v), taken)
+		if apierrors.IsNotFound(err) && r.APIReader != nil {
+			err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(v), taken)
+		}
+		switch {
 		case err == nil:
 			if a := taken.Spec.Attachment; a == nil || a.InstanceID != s.id {
 				if v.Name == s.placed.rootName {
