@@ -109,10 +109,10 @@ func (r *InstanceReconciler) ensureLaunchVolumes(ctx context.Context, s *instanc
 		// yet (the volumes' informer can lag the instances'). A volume the cache has not
 		// heard of is asked of the API server before it is created: a read costs less
 		// than a create the API server refuses, which is a write all the same.
-		taken := &koalav1.Volume{}
-		err := r.Client.Get(ctx, client.ObjectKeyFromObject(v), taken)
+		key, taken := client.ObjectKeyFromObject(v), &koalav1.Volume{}
+		err := r.Client.Get(ctx, key, taken)
 		if apierrors.IsNotFound(err) && r.APIReader != nil {
-			err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(v), taken)
+			err = r.APIReader.Get(ctx, key, taken)
 		}
 		switch {
 		case err == nil:

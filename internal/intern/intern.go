@@ -98,16 +98,20 @@ func canonical(s string) (string, bool) {
 	return c, unsafe.StringData(c) != unsafe.StringData(s)
 }
 
-// CacheTransform is a cache transform that drops an object's managed fields, as
-// cache.TransformStripManagedFields does, then interns its strings.
-func CacheTransform() toolscache.TransformFunc {
-	strip := cache.TransformStripManagedFields()
+// After is the cache transform t followed by interning the strings of what it returns.
+func After(t toolscache.TransformFunc) toolscache.TransformFunc {
 	return func(in any) (any, error) {
-		out, err := strip(in)
+		out, err := t(in)
 		if err != nil {
 			return nil, err
 		}
 		Strings(out)
 		return out, nil
 	}
+}
+
+// CacheTransform is a cache transform that drops an object's managed fields, as
+// cache.TransformStripManagedFields does, then interns its strings.
+func CacheTransform() toolscache.TransformFunc {
+	return After(cache.TransformStripManagedFields())
 }

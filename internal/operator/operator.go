@@ -79,10 +79,11 @@ func CacheOptions() cache.Options {
 // CacheOptions in tests and the local stack, needs them whole.)
 func OperatorCacheOptions() cache.Options {
 	o := CacheOptions()
-	o.ByObject[&kubevirtv1.VirtualMachine{}] = cache.ByObject{Transform: slimVM}
-	o.ByObject[&kubevirtv1.VirtualMachineInstance{}] = cache.ByObject{Transform: slimVMI}
-	o.ByObject[&cdiv1beta1.DataVolume{}] = cache.ByObject{Transform: slimDataVolume}
-	o.ByObject[&corev1.PersistentVolumeClaim{}] = cache.ByObject{Transform: slimPVC}
+	// Each slimmed object's strings are interned too, as CacheOptions' default does.
+	o.ByObject[&kubevirtv1.VirtualMachine{}] = cache.ByObject{Transform: intern.After(slimVM)}
+	o.ByObject[&kubevirtv1.VirtualMachineInstance{}] = cache.ByObject{Transform: intern.After(slimVMI)}
+	o.ByObject[&cdiv1beta1.DataVolume{}] = cache.ByObject{Transform: intern.After(slimDataVolume)}
+	o.ByObject[&corev1.PersistentVolumeClaim{}] = cache.ByObject{Transform: intern.After(slimPVC)}
 	return o
 }
 
@@ -102,7 +103,6 @@ func slimDataVolume(obj any) (any, error) {
 		status.Conditions = dv.Status.Conditions
 	}
 	dv.Status = status
-	intern.Strings(dv)
 	return dv, nil
 }
 
@@ -127,7 +127,6 @@ func slimPVC(obj any) (any, error) {
 		Resources:        corev1.VolumeResourceRequirements{Requests: requests},
 	}
 	pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: pvc.Status.Phase, Capacity: pvc.Status.Capacity}
-	intern.Strings(pvc)
 	return pvc, nil
 }
 
@@ -155,7 +154,6 @@ func slimVM(obj any) (any, error) {
 	}
 	vm.Spec = spec
 	vm.Status = kubevirtv1.VirtualMachineStatus{}
-	intern.Strings(vm)
 	return vm, nil
 }
 
@@ -192,7 +190,6 @@ func slimVMI(obj any) (any, error) {
 		Interfaces:   ifaces,
 		VolumeStatus: disks,
 	}
-	intern.Strings(vmi)
 	return vmi, nil
 }
 
