@@ -538,7 +538,24 @@ func (r *InstanceReconciler) reconcileVM(ctx context.Context, s *instanceScope) 
 		if err != nil || !changed {
 			return ctrl.Result{}, err
 		}
-		if err := r.Client.Patch(ctx, s.vm, client.MergeFrom(base)); err != nil {
+		patch := client.MergeFrom(base)
+		if r.APIReader != nil && !equality.Semantic.DeepEqual(templateVolumes(base), templateVolumes(s.vm)) {
+			// A merge patch replaces the volume list whole, and the operator's cache
+			// holds the VM's cloud-init disk without its contents (they are most of
+			// what a cached VM would hold, and the user data is in the instance): the
+			// list comes from the VM as the API server has it. Volumes change rarely
+			// (an attachment, new user data of a stopped instance).
+			live := &kubevirtv1.VirtualMachine{}
+			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.vm), live); err != nil {
+				return ctrl.Result{}, fmt.Errorf("reading VirtualMachine: %w", err)
+			}
+			base = live.DeepCopy()
+			if _, err := updateVM(live, inst, s.placed.hotplug, s.net); err != nil {
+				return ctrl.Result{}, err
+			}
+			s.vm, patch = live, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
+		}
+		if err := r.Client.Patch(ctx, s.vm, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("updating VirtualMachine: %w", err)
 		}
 		return ctrl.Result{}, nil

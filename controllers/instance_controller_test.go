@@ -376,6 +376,33 @@ func TestTheKeyPairsPublicKeyAndTheUserDataReachTheGuestsCloudInit(t *testing.T)
 	g.Expect(userData).To(ContainSubstring(script))
 }
 
+func TestNewUserDataOfAStoppedInstanceReachesItsCloudInitAndKeepsTheRest(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	// On a subnet: the guest's network data is in its cloud-init disk too.
+	_, sub := availableSubnet(t, g, ns, "10.21.0.0/16", "10.21.1.0/24")
+	inst := running(t, g, ns, testgen.WithSubnet(sub.Status.SubnetID))
+	before := vmCloudInit(g, inst)
+	g.Expect(before.NetworkData).To(ContainSubstring(inst.Status.PrivateIPAddress))
+	setState(g, inst, koalav1.DesiredStateStopped)
+	g.Eventually(func(g Gomega) {
+		get(g, inst)
+		g.Expect(inst.Status.State).To(Equal(koalav1.InstanceStateStopped))
+	}, timeout).Should(Succeed())
+
+	script := "#!/bin/sh\necho changed\n"
+	patch := client.MergeFrom(inst.DeepCopy())
+	inst.Spec.UserData = base64.StdEncoding.EncodeToString([]byte(script))
+	g.Expect(k8s.Patch(context.Background(), inst, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		after := vmCloudInit(g, inst)
+		raw, err := base64.StdEncoding.DecodeString(after.UserDataBase64)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(string(raw)).To(ContainSubstring(script))
+		g.Expect(after.NetworkData).To(Equal(before.NetworkData), "the network data is kept")
+	}, timeout).Should(Succeed())
+}
+
 func TestTheAPIServerRefusesChangesEC2Forbids(t *testing.T) {
 	g := NewWithT(t)
 	ns := namespace(t)

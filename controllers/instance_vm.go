@@ -250,4 +250,12 @@ func updateVM(vm *kubevirtv1.VirtualMachine, inst *koalav1.Instance, hotplug []*
 	return changed, nil
 }
 
+// templateVolumes are the volumes of vm's guest, nil when it has no template.
+func templateVolumes(vm *kubevirtv1.VirtualMachine) []kubevirtv1.Volume {
+	if vm.Spec.Template == nil {
+		return nil
+	}
+	return vm.Spec.Template.Spec.Volumes
+}
+
 func ptrTo[T any](v T) *T { return &v }

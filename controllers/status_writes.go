@@ -29,7 +29,7 @@ func (w *writtenStatuses) behind(key types.NamespacedName, cachedRV string) bool
 	}
 	cached, err := strconv.ParseUint(cachedRV, 10, 64)
 	if err != nil || cached >= last {
-		delete(w.m, key) // the cache has caught up: it is the truth again
+		forgetKey(&w.m, key) // the cache has caught up: it is the truth again
 		return false
 	}
 	return true
@@ -53,7 +53,7 @@ func (w *writtenStatuses) wrote(key types.NamespacedName, rv string) {
 func (w *writtenStatuses) forget(key types.NamespacedName) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	delete(w.m, key)
+	forgetKey(&w.m, key)
 }
 
 // createdObjects remembers, per owner, that the reconciler created an object which its
@@ -82,7 +82,7 @@ func (c *createdObjects) awaiting(key types.NamespacedName) time.Duration {
 	}
 	left := createdObjectTTL - time.Since(at)
 	if left <= 0 {
-		delete(c.m, key)
+		forgetKey(&c.m, key)
 		return 0
 	}
 	return left
@@ -102,5 +102,15 @@ func (c *createdObjects) created(key types.NamespacedName) {
 func (c *createdObjects) seen(key types.NamespacedName) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.m, key)
+	forgetKey(&c.m, key)
+}
+
+// forgetKey deletes key from *m, and drops *m once it is empty: a map keeps the room
+// of its most entries, and a launch storm of 10,000 instances leaves these maps that
+// large for good otherwise (they are made again at the next record).
+func forgetKey[V any](m *map[types.NamespacedName]V, key types.NamespacedName) {
+	delete(*m, key)
+	if len(*m) == 0 {
+		*m = nil
+	}
 }

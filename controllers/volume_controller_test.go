@@ -37,6 +37,19 @@ func volumeState(t *testing.T, g Gomega, v *koalav1.Volume, state koalav1.Volume
 	return v
 }
 
+// vmCloudInit is the cloud-init disk of the instance's VM as the API server has it.
+func vmCloudInit(g Gomega, inst *koalav1.Instance) *kubevirtv1.CloudInitNoCloudSource {
+	vm := &kubevirtv1.VirtualMachine{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), vm)).To(Succeed())
+	for _, v := range vm.Spec.Template.Spec.Volumes {
+		if v.CloudInitNoCloud != nil {
+			return v.CloudInitNoCloud
+		}
+	}
+	g.Expect(vm.Spec.Template.Spec.Volumes).To(ContainElement(HaveField("CloudInitNoCloud", Not(BeNil()))), "the VM has a cloud-init disk")
+	return nil
+}
+
 // vmHotplugVolumes lists the claims of the hotpluggable volumes in the VM's template.
 func vmHotplugVolumes(g Gomega, inst *koalav1.Instance) []string {
 	vm := &kubevirtv1.VirtualMachine{}
@@ -110,6 +123,8 @@ func TestAVolumeAttachedToARunningInstanceIsHotpluggedThenDetachedWithoutARestar
 	inst := running(t, g, ns)
 	vmi := &kubevirtv1.VirtualMachineInstance{}
 	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), vmi)).To(Succeed())
+	cloudInit := vmCloudInit(g, inst)
+	g.Expect(cloudInit.UserDataBase64).NotTo(BeEmpty())
 	data := testgen.Volume("data", ns, inst.Status.AvailabilityZone, 4)
 	g.Expect(k8s.Create(context.Background(), data)).To(Succeed())
 	volumeState(t, g, data, koalav1.VolumeStateAvailable, "")
@@ -131,11 +146,15 @@ func TestAVolumeAttachedToARunningInstanceIsHotpluggedThenDetachedWithoutARestar
 	}
 	g.Expect(disk).NotTo(BeNil(), "the disk is named after the volume ID")
 	g.Expect(disk.Serial).To(Equal(strings.Replace(data.Status.VolumeID, "-", "", 1)), "the guest finds it by the volume ID")
+	// The operator's cache holds the cloud-init disk without its contents; the
+	// volume list it patches must still carry them.
+	g.Expect(vmCloudInit(g, inst)).To(Equal(cloudInit), "the cloud-init disk is kept as it was")
 
 	patchVolume(g, data, func(v *koalav1.Volume) { v.Spec.Attachment = nil })
 	volumeState(t, g, data, koalav1.VolumeStateAvailable, "")
 	g.Eventually(vmiVolumeReady(inst, "data"), timeout).Should(BeFalse())
 	g.Expect(vmHotplugVolumes(g, inst)).To(BeEmpty())
+	g.Expect(vmCloudInit(g, inst)).To(Equal(cloudInit), "the cloud-init disk is kept as it was")
 	after := &kubevirtv1.VirtualMachineInstance{}
 	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(inst), after)).To(Succeed())
 	g.Expect(after.UID).To(Equal(vmi.UID), "hotplug does not restart the guest")

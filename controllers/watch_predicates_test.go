@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -96,4 +97,29 @@ func TestAVMCreatedLatelyIsAwaitedRatherThanCreatedAgain(t *testing.T) {
 	g.Expect(c.awaiting(key)).To(BeNumerically(">", 0), "created, the cache has not shown it yet")
 	c.seen(key)
 	g.Expect(c.awaiting(key)).To(BeZero(), "the cache shows it")
+}
+
+func TestTheRecordsOfWritesAndCreationsLetGoOfTheirRoomOnceEmpty(t *testing.T) {
+	g := NewWithT(t)
+	var w writtenStatuses
+	var c createdObjects
+	keys := make([]client.ObjectKey, 1000)
+	for i := range keys {
+		keys[i] = client.ObjectKey{Namespace: "acct", Name: fmt.Sprintf("i-%017x", i)}
+		w.wrote(keys[i], "10")
+		c.created(keys[i])
+	}
+	for _, k := range keys[:999] {
+		g.Expect(w.behind(k, "10")).To(BeFalse(), "the cache caught up")
+		c.seen(k)
+	}
+	g.Expect(w.m).To(HaveLen(1))
+	g.Expect(c.m).To(HaveLen(1))
+	w.forget(keys[999])
+	c.seen(keys[999])
+	// A map keeps the room of its most entries: an empty one is dropped.
+	g.Expect(w.m).To(BeNil())
+	g.Expect(c.m).To(BeNil())
+	w.wrote(keys[0], "11")
+	g.Expect(w.behind(keys[0], "10")).To(BeTrue(), "recorded again after it was dropped")
 }

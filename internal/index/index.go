@@ -84,7 +84,8 @@ const (
 var endpointOnly = map[string]bool{Tag: true, ReferencedGroupID: true, AccessKeyID: true}
 
 // Setup registers the field indexes that reader looks objects up by with the
-// manager's cache. Call it once, before the cache starts.
+// manager's cache. Call it once, before the cache starts. The operator's indexer must
+// be its cache.Cache, and its lookups go through ClusterWideLookups (clusterWide).
 func Setup(ctx context.Context, indexer client.FieldIndexer, reader Reader) error {
 	type index struct {
 		obj     client.Object
@@ -146,7 +147,17 @@ func Setup(ctx context.Context, indexer client.FieldIndexer, reader Reader) erro
 		if reader == Operator && endpointOnly[ix.field] {
 			continue
 		}
-		if err := indexer.IndexField(ctx, ix.obj, ix.field, ix.extract); err != nil {
+		var err error
+		if reader == Operator && clusterWide[ix.field] {
+			informers, ok := indexer.(informerSource)
+			if !ok {
+				return fmt.Errorf("the operator's indexes need a cache's informers, not a %T", indexer)
+			}
+			err = indexClusterWide(ctx, informers, ix.obj, ix.field, ix.extract)
+		} else {
+			err = indexer.IndexField(ctx, ix.obj, ix.field, ix.extract)
+		}
+		if err != nil {
 			return fmt.Errorf("indexing %T by %s: %w", ix.obj, ix.field, err)
 		}
 	}

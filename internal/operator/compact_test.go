@@ -20,8 +20,9 @@ func vmiWithLabels() *kubevirtv1.VirtualMachineInstance {
 			koalav1.InstanceIDLabel: "i-0123", "kubevirt.io/nodeName": "node-1",
 			koalav1.SecurityGroupMemberLabel("sg-1"): "true",
 		},
-		Annotations:   map[string]string{"kubevirt.io/vm-generation": "1"},
+		Annotations:   map[string]string{"kubevirt.io/vm-generation": "1", "kubevirt-simulator.koala.dev/simulated": "true"},
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "virt-handler"}},
+		Finalizers:    []string{"kubevirt.io/foregroundDeleteVirtualMachine"},
 	}}
 }
 
@@ -34,8 +35,8 @@ func TestKubeVirtsObjectsKeepOnlyKoalasLabelsAndAnnotations(t *testing.T) {
 	if !reflect.DeepEqual(o.Labels, want) {
 		t.Errorf("labels %v, want %v (only Koala's)", o.Labels, want)
 	}
-	if o.Annotations != nil || o.ManagedFields != nil {
-		t.Errorf("annotations %v and managed fields %v kept, want none", o.Annotations, o.ManagedFields)
+	if o.Annotations != nil || o.ManagedFields != nil || o.Finalizers != nil {
+		t.Errorf("annotations %v, managed fields %v and finalizers %v kept, want none", o.Annotations, o.ManagedFields, o.Finalizers)
 	}
 }
 
@@ -53,8 +54,9 @@ func TestKeepingKoalasMetadataAgainWritesNothing(t *testing.T) {
 
 func TestKoalaKeysAreThoseOfKoalasDomains(t *testing.T) {
 	for k, want := range map[string]bool{
-		koalav1.InstanceIDLabel: true, koalav1.SecurityGroupMemberLabel("sg-1"): true, "koala.dev/x": true,
-		"kubevirt.io/vm": false, "app": false, "notkoala.dev/x": false, "cdi.kubevirt.io/storage.contentType": false,
+		koalav1.InstanceIDLabel: true, koalav1.SecurityGroupMemberLabel("sg-1"): true, "koala.dev/x": false,
+		"kubevirt-simulator.koala.dev/simulated": false,
+		"kubevirt.io/vm":                         false, "app": false, "notkoala.dev/x": false, "cdi.kubevirt.io/storage.contentType": false,
 	} {
 		if got := koalaKey(k); got != want {
 			t.Errorf("koalaKey(%q) = %v, want %v", k, got, want)
@@ -110,5 +112,33 @@ func TestAClaimKeepsItsRequestOnlyWhileItDiffersFromItsCapacity(t *testing.T) {
 		if !reflect.DeepEqual(pvc.Status.Capacity, tc.capacity) {
 			t.Errorf("%s: capacity %v, want %v kept", name, pvc.Status.Capacity, tc.capacity)
 		}
+	}
+}
+
+func TestAVMKeepsItsCloudInitDiskWithoutItsContents(t *testing.T) {
+	full := &kubevirtv1.CloudInitNoCloudSource{UserDataBase64: "I2Nsb3VkLWNvbmZpZwp7fQo=", NetworkData: "version: 2\n"}
+	vols := []kubevirtv1.Volume{
+		{Name: "rootdisk", VolumeSource: kubevirtv1.VolumeSource{DataVolume: &kubevirtv1.DataVolumeSource{Name: "i-0123-root"}}},
+		{Name: "cloudinitdisk", VolumeSource: kubevirtv1.VolumeSource{CloudInitNoCloud: full}},
+	}
+	vm := &kubevirtv1.VirtualMachine{Spec: kubevirtv1.VirtualMachineSpec{Template: &kubevirtv1.VirtualMachineInstanceTemplateSpec{
+		Spec: kubevirtv1.VirtualMachineInstanceSpec{Volumes: vols},
+	}}}
+	if _, err := slimVM(vm); err != nil {
+		t.Fatal(err)
+	}
+	got := vm.Spec.Template.Spec.Volumes
+	if len(got) != 2 || got[0].DataVolume == nil || got[0].DataVolume.Name != "i-0123-root" {
+		t.Fatalf("volumes %+v, want the root disk kept", got)
+	}
+	if got[1].Name != "cloudinitdisk" || got[1].CloudInitNoCloud == nil || *got[1].CloudInitNoCloud != (kubevirtv1.CloudInitNoCloudSource{}) {
+		t.Errorf("cloud-init disk %+v, want it named and empty", got[1])
+	}
+	if vols[1].CloudInitNoCloud.UserDataBase64 == "" || vols[1].CloudInitNoCloud.NetworkData == "" {
+		t.Error("the decoded object's own list was changed; a copy is slimmed")
+	}
+	again := withoutCloudInitContents(got)
+	if &again[0] != &got[0] {
+		t.Error("a second pass made a new list")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,8 +107,9 @@ func slimDataVolume(obj any) (any, error) {
 	return dv, nil
 }
 
-// slimPVC keeps of a PersistentVolumeClaim its metadata (without managed fields, and
-// of its labels and annotations only Koala's), its storage class and requests, and its
+// slimPVC keeps of a PersistentVolumeClaim its metadata (without managed fields, owner
+// references and finalizers, and of its labels and annotations only Koala's: the
+// volume reconciler finds a claim by its name), its storage class and requests, and its
 // phase and capacity: what the volume reconciler reads, and the request it grows with
 // a merge patch. Requests equal to the capacity are dropped: a resource list with one
 // entry costs some 900 bytes, and a claim that is not growing asks for what it has
@@ -118,6 +120,9 @@ func slimPVC(obj any) (any, error) {
 		return obj, nil
 	}
 	keepKoalaMeta(&pvc.ObjectMeta)
+	if pvc.OwnerReferences != nil {
+		pvc.OwnerReferences = nil
+	}
 	requests := pvc.Spec.Resources.Requests
 	if equality.Semantic.DeepEqual(requests, pvc.Status.Capacity) {
 		requests = nil
@@ -132,7 +137,8 @@ func slimPVC(obj any) (any, error) {
 
 // slimVM keeps of a VirtualMachine what the reconcilers read or change: its metadata
 // (without managed fields, and of its labels and annotations only Koala's), run
-// strategy, instance type, and of its template the labels, volumes and disks. What the operator changes it patches with a JSON merge patch
+// strategy, instance type, and of its template the labels, volumes (a cloud-init disk
+// without its contents) and disks. What the operator changes it patches with a JSON merge patch
 // computed from the cached copy, which holds only the fields that differ: lists it
 // changes (volumes, disks) are kept whole, the rest (networks, interfaces, the node
 // selector, data volume templates, status) it sets only when it creates the VM.
@@ -149,12 +155,32 @@ func slimVM(obj any) (any, error) {
 	}
 	if t := vm.Spec.Template; t != nil {
 		spec.Template = &kubevirtv1.VirtualMachineInstanceTemplateSpec{ObjectMeta: t.ObjectMeta}
-		spec.Template.Spec.Volumes = t.Spec.Volumes
+		spec.Template.Spec.Volumes = withoutCloudInitContents(t.Spec.Volumes)
 		spec.Template.Spec.Domain.Devices.Disks = t.Spec.Domain.Devices.Disks
 	}
 	vm.Spec = spec
 	vm.Status = kubevirtv1.VirtualMachineStatus{}
 	return vm, nil
+}
+
+// withoutCloudInitContents is vols with its cloud-init disks' user and network data
+// dropped: per instance the largest strings of a VM, the user data already held in the
+// Instance. The instance reconciler reads the VM from the API server before it patches
+// its volumes. vols itself is left as it is.
+func withoutCloudInitContents(vols []kubevirtv1.Volume) []kubevirtv1.Volume {
+	full := func(v kubevirtv1.Volume) bool {
+		return v.CloudInitNoCloud != nil && *v.CloudInitNoCloud != (kubevirtv1.CloudInitNoCloudSource{})
+	}
+	if !slices.ContainsFunc(vols, full) {
+		return vols
+	}
+	out := slices.Clone(vols)
+	for i := range out {
+		if full(out[i]) {
+			out[i].CloudInitNoCloud = &kubevirtv1.CloudInitNoCloudSource{}
+		}
+	}
+	return out
 }
 
 // slimVMI keeps of a VirtualMachineInstance its metadata (without managed fields, and
@@ -195,10 +221,11 @@ func slimVMI(obj any) (any, error) {
 
 // Setup registers the indexes and reconcilers with mgr.
 func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
-	if err := index.Setup(ctx, mgr.GetFieldIndexer(), index.Operator); err != nil {
+	if err := index.Setup(ctx, mgr.GetCache(), index.Operator); err != nil {
 		return err
 	}
-	c := mgr.GetClient()
+	// Some of the operator's indexes hold values only across namespaces.
+	c := index.ClusterWideLookups(mgr.GetClient())
 	// One allocator for every reconciler that takes addresses or VLANs: what it
 	// remembers of numbers taken lately saves probes while its cache catches up. Its
 	// live reader sees a claim that the cache has not heard of yet.
