@@ -2,7 +2,11 @@ package operator
 
 import (
 	"strings"
+	"sync"
+	"unique"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
@@ -63,4 +67,47 @@ func koalaEntries(m map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// sharedCapacities hands out one resource list per distinct claim capacity, which the
+// cached claims of that size share: a list of one entry costs some 650 bytes, and most
+// claims are of a few sizes. Sharing is safe because nothing writes to a cached object:
+// the cache hands readers deep copies, and the transforms make new lists.
+var sharedCapacities = capacityTable{max: 4096}
+
+type capacityTable struct {
+	mu    sync.Mutex
+	lists map[string]corev1.ResourceList
+	// max bounds the table (some 3 MB at most): past it, a claim keeps its own list.
+	max int
+}
+
+// shared is the table's list equal to l, l itself when it is not one of a single
+// entry or the table is full.
+func (t *capacityTable) shared(l corev1.ResourceList) corev1.ResourceList {
+	if len(l) != 1 {
+		return l
+	}
+	var name corev1.ResourceName
+	var q resource.Quantity
+	for n, v := range l {
+		name, q = n, v
+	}
+	key := string(name) + "=" + q.String()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if have, ok := t.lists[key]; ok {
+		return have
+	}
+	if len(t.lists) >= t.max {
+		return l
+	}
+	if t.lists == nil {
+		t.lists = map[string]corev1.ResourceList{}
+	}
+	// A list of its own, its key interned already: the cache's interning (intern.After)
+	// then writes nothing to it, while other claims' readers may be copying it.
+	own := corev1.ResourceList{corev1.ResourceName(unique.Make(string(name)).Value()): q.DeepCopy()}
+	t.lists[key] = own
+	return own
 }

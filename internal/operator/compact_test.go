@@ -3,14 +3,18 @@ package operator
 import (
 	"reflect"
 	"testing"
+	"unique"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1beta1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
 	koalav1 "github.com/koala-dev/koala/api/v1alpha1"
+	"github.com/koala-dev/koala/internal/intern"
 )
 
 func vmiWithLabels() *kubevirtv1.VirtualMachineInstance {
@@ -109,7 +113,7 @@ func TestAClaimKeepsItsRequestOnlyWhileItDiffersFromItsCapacity(t *testing.T) {
 		if kept := pvc.Spec.Resources.Requests != nil; kept != tc.keep {
 			t.Errorf("%s: request kept %v, want %v", name, kept, tc.keep)
 		}
-		if !reflect.DeepEqual(pvc.Status.Capacity, tc.capacity) {
+		if !equality.Semantic.DeepEqual(pvc.Status.Capacity, tc.capacity) {
 			t.Errorf("%s: capacity %v, want %v kept", name, pvc.Status.Capacity, tc.capacity)
 		}
 	}
@@ -140,5 +144,43 @@ func TestAVMKeepsItsCloudInitDiskWithoutItsContents(t *testing.T) {
 	again := withoutCloudInitContents(got)
 	if &again[0] != &got[0] {
 		t.Error("a second pass made a new list")
+	}
+}
+
+func TestClaimsOfOneCapacityShareOneCachedList(t *testing.T) {
+	claim := func(size string) *corev1.PersistentVolumeClaim {
+		return &corev1.PersistentVolumeClaim{Status: corev1.PersistentVolumeClaimStatus{
+			Phase:    corev1.ClaimBound,
+			Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)},
+		}}
+	}
+	list := func(pvc *corev1.PersistentVolumeClaim) unsafe.Pointer {
+		if _, err := intern.After(slimPVC)(pvc); err != nil {
+			t.Fatal(err)
+		}
+		return reflect.ValueOf(pvc.Status.Capacity).UnsafePointer()
+	}
+	a, b, c := claim("8Gi"), claim("8Gi"), claim("9Gi")
+	if list(a) != list(b) {
+		t.Error("two claims of 8Gi hold a list each")
+	}
+	if list(c) == list(a) {
+		t.Error("a claim of 9Gi shares the list of 8Gi")
+	}
+	if got := c.Status.Capacity[corev1.ResourceStorage]; got.Cmp(resource.MustParse("9Gi")) != 0 {
+		t.Errorf("capacity %s, want 9Gi", got.String())
+	}
+	// A reader's copy is its own: changing it leaves the shared list as it was.
+	cp := b.DeepCopy()
+	cp.Status.Capacity[corev1.ResourceStorage] = resource.MustParse("1Gi")
+	if got := a.Status.Capacity[corev1.ResourceStorage]; got.Cmp(resource.MustParse("8Gi")) != 0 {
+		t.Errorf("the shared list changed to %s through a copy", got.String())
+	}
+	// Its key is interned already, so interning another claim that shares it writes
+	// nothing to it while other claims' readers may be copying it.
+	for k := range a.Status.Capacity {
+		if unsafe.StringData(string(k)) != unsafe.StringData(unique.Make(string(k)).Value()) {
+			t.Errorf("the shared list's key %q is not the interned copy", k)
+		}
 	}
 }

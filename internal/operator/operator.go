@@ -113,7 +113,8 @@ func slimDataVolume(obj any) (any, error) {
 // phase and capacity: what the volume reconciler reads, and the request it grows with
 // a merge patch. Requests equal to the capacity are dropped: a resource list with one
 // entry costs some 900 bytes, and a claim that is not growing asks for what it has
-// (the volume reconciler reads its capacity as its request then).
+// (the volume reconciler reads its capacity as its request then). Claims of one
+// capacity share one list of it (sharedCapacities).
 func slimPVC(obj any) (any, error) {
 	pvc, ok := obj.(*corev1.PersistentVolumeClaim)
 	if !ok {
@@ -131,7 +132,7 @@ func slimPVC(obj any) (any, error) {
 		StorageClassName: pvc.Spec.StorageClassName,
 		Resources:        corev1.VolumeResourceRequirements{Requests: requests},
 	}
-	pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: pvc.Status.Phase, Capacity: pvc.Status.Capacity}
+	pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: pvc.Status.Phase, Capacity: sharedCapacities.shared(pvc.Status.Capacity)}
 	return pvc, nil
 }
 
@@ -186,8 +187,8 @@ func withoutCloudInitContents(vols []kubevirtv1.Volume) []kubevirtv1.Volume {
 // slimVMI keeps of a VirtualMachineInstance its metadata (without managed fields, and
 // of its labels and annotations only Koala's: the operator patches its labels only
 // with a merge patch, which leaves the others as they are), the
-// names of the claims its volumes use, and its phase, node, the names and addresses of
-// its interfaces and which of its volumes are ready: all that the instance and volume
+// names of the claims its volumes use, and its phase, node, the names and IP addresses
+// of its interfaces and which of its volumes are ready: all that the instance and volume
 // reconcilers read.
 func slimVMI(obj any) (any, error) {
 	vmi, ok := obj.(*kubevirtv1.VirtualMachineInstance)
@@ -204,7 +205,7 @@ func slimVMI(obj any) (any, error) {
 	vmi.Spec = kubevirtv1.VirtualMachineInstanceSpec{Volumes: vols}
 	ifaces := make([]kubevirtv1.VirtualMachineInstanceNetworkInterface, 0, len(vmi.Status.Interfaces))
 	for _, i := range vmi.Status.Interfaces {
-		ifaces = append(ifaces, kubevirtv1.VirtualMachineInstanceNetworkInterface{Name: i.Name, IP: i.IP, MAC: i.MAC})
+		ifaces = append(ifaces, kubevirtv1.VirtualMachineInstanceNetworkInterface{Name: i.Name, IP: i.IP})
 	}
 	disks := make([]kubevirtv1.VolumeStatus, 0, len(vmi.Status.VolumeStatus))
 	for _, d := range vmi.Status.VolumeStatus {
