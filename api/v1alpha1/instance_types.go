@@ -378,6 +378,31 @@ type Instance struct {
 	Status InstanceStatus `json:"status,omitempty"`
 }
 
+// DisplayState is the state EC2 clients see: the operator's status, except where the
+// spec already asks for something the operator has not reported yet. A client that
+// stops an instance sees it stopping at once, as EC2 shows it.
+func (in *Instance) DisplayState() InstanceStateName {
+	st := in.Status.State
+	switch in.Spec.State {
+	case DesiredStateTerminated:
+		if st != InstanceStateTerminated {
+			return InstanceStateShuttingDown
+		}
+	case DesiredStateStopped:
+		if st == "" || st == InstanceStatePending || st == InstanceStateRunning {
+			return InstanceStateStopping
+		}
+	case DesiredStateRunning:
+		if st == InstanceStateStopped || st == InstanceStateStopping {
+			return InstanceStatePending
+		}
+	}
+	if st == "" {
+		return InstanceStatePending
+	}
+	return st
+}
+
 // EC2ID is the instance's EC2 ID: the one in status once the operator has confirmed
 // it, else the one the EC2 endpoint asked for at creation, else "".
 func (in *Instance) EC2ID() string {

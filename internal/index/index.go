@@ -25,6 +25,8 @@ const (
 	KeyName = "koala.keyName"
 	// Tag indexes Instances by each of their tags, as TagValue(key, value).
 	Tag = "koala.tag"
+	// InstanceState indexes Instances by the state EC2 clients see (DisplayState).
+	InstanceState = "koala.instance.state"
 	// VolumeInstanceID indexes Volumes by the EC2 IDs of the instances they are attached
 	// to, or being attached to or detached from (spec and status).
 	VolumeInstanceID = "koala.volume.instanceId"
@@ -81,7 +83,7 @@ const (
 
 // endpointOnly are the indexes that only the EC2 endpoint's lookups use. At 10,000
 // instances an index of mostly distinct values (tags) costs the operator megabytes.
-var endpointOnly = map[string]bool{Tag: true, ReferencedGroupID: true, AccessKeyID: true}
+var endpointOnly = map[string]bool{Tag: true, InstanceState: true, ReferencedGroupID: true, AccessKeyID: true}
 
 // Setup registers the field indexes that reader looks objects up by with the
 // manager's cache. Call it once, before the cache starts. The operator's indexer must
@@ -134,6 +136,9 @@ func Setup(ctx context.Context, indexer client.FieldIndexer, reader Reader) erro
 		{&koalav1.AccessKey{}, AccessKeyID, func(o client.Object) []string { return nonEmpty(o.(*koalav1.AccessKey).Status.AccessKeyID) }},
 		{&koalav1.AccessKey{}, AccessKeyAccount, func(o client.Object) []string { return nonEmpty(o.(*koalav1.AccessKey).Spec.Account) }},
 		{&koalav1.Instance{}, InstanceGroupID, instanceGroupIDs},
+		{&koalav1.Instance{}, InstanceState, func(o client.Object) []string {
+			return []string{string(o.(*koalav1.Instance).DisplayState())}
+		}},
 		{&koalav1.Instance{}, Tag, func(o client.Object) []string {
 			tags := o.(*koalav1.Instance).Spec.Tags
 			out := make([]string, 0, len(tags))

@@ -45,6 +45,10 @@ func TestStopStartRebootTerminateReportEachTransitionAndTheWaitersSucceed(t *tes
 	stop, err := a.EC2.StopInstances(a.ctx, &ec2.StopInstancesInput{InstanceIds: ids})
 	g.Expect(err).NotTo(HaveOccurred())
 	expectChange(g, stop.StoppingInstances, id, types.InstanceStateNameRunning, types.InstanceStateNameStopping, 16, 64)
+	// The state filter, answered from an index, sees the change as soon as the call
+	// returns; running no longer finds it.
+	g.Expect(a.instanceIDs(g, &ec2.DescribeInstancesInput{Filters: []types.Filter{filter("instance-state-name", "stopping", "stopped")}})).To(Equal(ids))
+	g.Expect(a.instanceIDs(g, &ec2.DescribeInstancesInput{Filters: []types.Filter{filter("instance-state-name", "running")}})).To(BeEmpty())
 	a.waitStopped(g, id)
 	g.Expect(aws.ToInt32(a.describe(g, id).State.Code)).To(Equal(int32(80)))
 

@@ -40,13 +40,29 @@ func (s *Store) Instances(ctx context.Context, acct Account) ([]koalav1.Instance
 // InstancesByTag returns the account's instances that have the tag key with one of
 // the values, read-only, through the tag index.
 func (s *Store) InstancesByTag(ctx context.Context, acct Account, key string, values []string) ([]koalav1.Instance, error) {
+	keys := make([]string, len(values))
+	for i, v := range values {
+		keys[i] = index.TagValue(key, v)
+	}
+	return s.instancesByIndex(ctx, acct, index.Tag, keys)
+}
+
+// InstancesByState returns the account's instances in one of the states (as EC2
+// clients see them), read-only, through the state index.
+func (s *Store) InstancesByState(ctx context.Context, acct Account, states []string) ([]koalav1.Instance, error) {
+	return s.instancesByIndex(ctx, acct, index.InstanceState, states)
+}
+
+// instancesByIndex returns the account's instances that the index field holds under
+// one of the values, each once, read-only.
+func (s *Store) instancesByIndex(ctx context.Context, acct Account, field string, values []string) ([]koalav1.Instance, error) {
 	var out []koalav1.Instance
 	seen := map[string]bool{}
 	for _, v := range values {
 		var list koalav1.InstanceList
 		if err := s.cache.List(ctx, &list, client.InNamespace(acct.Namespace),
-			client.MatchingFields{index.Tag: index.TagValue(key, v)}, client.UnsafeDisableDeepCopy); err != nil {
-			return nil, fmt.Errorf("looking up instances by tag %q: %w", key, err)
+			client.MatchingFields{field: v}, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, fmt.Errorf("looking up instances by %s: %w", field, err)
 		}
 		for i := range list.Items {
 			if uid := string(list.Items[i].UID); !seen[uid] {

@@ -3,6 +3,7 @@ package instances
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -40,6 +41,15 @@ func (s *listStore) InstancesByTag(_ context.Context, _ store.Account, key strin
 				out = append(out, inst)
 				break
 			}
+		}
+	}
+	return out, nil
+}
+func (s *listStore) InstancesByState(_ context.Context, _ store.Account, states []string) ([]koalav1.Instance, error) {
+	var out []koalav1.Instance
+	for _, inst := range s.items {
+		if slices.Contains(states, string(inst.DisplayState())) {
+			out = append(out, inst)
 		}
 	}
 	return out, nil

@@ -15,31 +15,6 @@ import (
 	"github.com/koala-dev/koala/internal/zones"
 )
 
-// displayState is the state EC2 clients see: the operator's status, except where the
-// spec already asks for something the operator has not reported yet. A client that
-// stops an instance sees it stopping at once, as EC2 shows it.
-func displayState(inst *koalav1.Instance) koalav1.InstanceStateName {
-	st := inst.Status.State
-	switch inst.Spec.State {
-	case koalav1.DesiredStateTerminated:
-		if st != koalav1.InstanceStateTerminated {
-			return koalav1.InstanceStateShuttingDown
-		}
-	case koalav1.DesiredStateStopped:
-		if st == "" || st == koalav1.InstanceStatePending || st == koalav1.InstanceStateRunning {
-			return koalav1.InstanceStateStopping
-		}
-	case koalav1.DesiredStateRunning:
-		if st == koalav1.InstanceStateStopped || st == koalav1.InstanceStateStopping {
-			return koalav1.InstanceStatePending
-		}
-	}
-	if st == "" {
-		return koalav1.InstanceStatePending
-	}
-	return st
-}
-
 func stateOf(s koalav1.InstanceStateName) stateXML {
 	return stateXML{Code: s.Code(), Name: string(s)}
 }
@@ -171,7 +146,7 @@ func (v view) zone(inst *koalav1.Instance) string {
 }
 
 func (v view) instance(inst *koalav1.Instance) instanceXML {
-	state := displayState(inst)
+	state := inst.DisplayState()
 	zone := v.zone(inst)
 	launch := inst.CreationTimestamp.Time
 	if inst.Status.LaunchTime != nil {

@@ -30,8 +30,8 @@ func instanceFilters(region string) filter.Schema[*koalav1.Instance] {
 		// Describe may scan every instance of the account.
 		Single: map[string]func(*koalav1.Instance) string{
 			"instance-id":         func(i *koalav1.Instance) string { return i.EC2ID() },
-			"instance-state-name": func(i *koalav1.Instance) string { return string(displayState(i)) },
-			"instance-state-code": func(i *koalav1.Instance) string { return strconv.Itoa(int(displayState(i).Code())) },
+			"instance-state-name": func(i *koalav1.Instance) string { return string(i.DisplayState()) },
+			"instance-state-code": func(i *koalav1.Instance) string { return strconv.Itoa(int(i.DisplayState().Code())) },
 			"instance-type":       func(i *koalav1.Instance) string { return i.Spec.InstanceType },
 			"image-id":            func(i *koalav1.Instance) string { return i.Spec.ImageID },
 			"availability-zone":   func(i *koalav1.Instance) string { return zoneOf(i) },
@@ -183,10 +183,17 @@ func (h *Handlers) selectInstances(ctx context.Context, c *action.Call, in listI
 	return out, nil
 }
 
-// candidates are the instances a Describe without IDs must look at: those the tag
-// index finds for a tag:<key> filter with literal values, else all of the account's.
+// candidates are the instances a Describe without IDs must look at: those an index
+// finds for the first tag:<key> or instance-state-name filter with literal values, else
+// all of the account's.
 func (h *Handlers) candidates(ctx context.Context, c *action.Call, fs []filter.Filter, match filter.Matcher[*koalav1.Instance]) ([]koalav1.Instance, error) {
 	for _, f := range fs {
+		if f.Name == "instance-state-name" {
+			if values, literal := match.Exact(f.Name); literal {
+				return h.Store.InstancesByState(ctx, c.Account, values)
+			}
+			continue
+		}
 		key, ok := strings.CutPrefix(f.Name, "tag:")
 		if !ok {
 			continue
@@ -231,8 +238,8 @@ type statusInput struct {
 var statusFilters = filter.Schema[*koalav1.Instance]{
 	Fields: map[string]func(*koalav1.Instance) []string{
 		"availability-zone":            func(i *koalav1.Instance) []string { return one(zoneOf(i)) },
-		"instance-state-name":          func(i *koalav1.Instance) []string { return []string{string(displayState(i))} },
-		"instance-state-code":          func(i *koalav1.Instance) []string { return []string{strconv.Itoa(int(displayState(i).Code()))} },
+		"instance-state-name":          func(i *koalav1.Instance) []string { return []string{string(i.DisplayState())} },
+		"instance-state-code":          func(i *koalav1.Instance) []string { return []string{strconv.Itoa(int(i.DisplayState().Code()))} },
 		"instance-status.status":       func(i *koalav1.Instance) []string { return []string{health(i).status} },
 		"instance-status.reachability": func(i *koalav1.Instance) []string { return []string{health(i).detail} },
 		"system-status.status":         func(i *koalav1.Instance) []string { return []string{health(i).status} },
@@ -254,7 +261,7 @@ type healthView struct{ status, detail string }
 // health is the status check EC2 would report: ok once the guest runs, initializing
 // while it starts, not-applicable when it is not running.
 func health(i *koalav1.Instance) healthView {
-	switch displayState(i) {
+	switch i.DisplayState() {
 	case koalav1.InstanceStateRunning:
 		for _, c := range i.Status.Conditions {
 			if c.Type == koalav1.ReadyCondition && c.Status == "True" {
@@ -286,7 +293,7 @@ func (h *Handlers) describeStatus(ctx context.Context, c *action.Call, in status
 			continue
 		}
 		// Without IncludeAllInstances only running instances are described.
-		if !in.includeAll && displayState(inst) != koalav1.InstanceStateRunning {
+		if !in.includeAll && inst.DisplayState() != koalav1.InstanceStateRunning {
 			continue
 		}
 		shown = append(shown, inst)
@@ -306,7 +313,7 @@ func (h *Handlers) describeStatus(ctx context.Context, c *action.Call, in status
 		out.InstanceStatusSet = append(out.InstanceStatusSet, instanceStatusXML{
 			InstanceID:        inst.EC2ID(),
 			AvailabilityZone:  v.zone(inst),
-			InstanceState:     stateOf(displayState(inst)),
+			InstanceState:     stateOf(inst.DisplayState()),
 			SystemStatus:      statusSummaryXML{Status: hv.status, Details: detail},
 			InstanceStatus:    statusSummaryXML{Status: hv.status, Details: detail},
 			AttachedEbsStatus: statusSummaryXML{Status: hv.status, Details: detail},

@@ -23,6 +23,7 @@ type Store interface {
 	InstanceByName(ctx context.Context, acct store.Account, name string) (*koalav1.Instance, error)
 	Instances(ctx context.Context, acct store.Account) ([]koalav1.Instance, error)
 	InstancesByTag(ctx context.Context, acct store.Account, key string, values []string) ([]koalav1.Instance, error)
+	InstancesByState(ctx context.Context, acct store.Account, states []string) ([]koalav1.Instance, error)
 	Image(ctx context.Context, acct store.Account, id string) (*koalav1.Image, error)
 	KeyPairByName(ctx context.Context, acct store.Account, name string) (*koalav1.KeyPair, error)
 	InstanceType(ctx context.Context, name string) (*instancetypev1beta1.VirtualMachineClusterInstancetype, error)

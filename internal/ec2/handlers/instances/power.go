@@ -124,7 +124,7 @@ func (h *Handlers) start(ctx context.Context, c *action.Call, idList []string) (
 		return nil, err
 	}
 	for _, inst := range insts {
-		switch displayState(inst) {
+		switch inst.DisplayState() {
 		case koalav1.InstanceStateStopping, koalav1.InstanceStateShuttingDown, koalav1.InstanceStateTerminated:
 			return nil, incorrectState(inst.EC2ID(), "started")
 		}
@@ -159,7 +159,7 @@ func (h *Handlers) stop(ctx context.Context, c *action.Call, in stopInput) (prot
 		return nil, err
 	}
 	for _, inst := range insts {
-		switch displayState(inst) {
+		switch inst.DisplayState() {
 		case koalav1.InstanceStatePending, koalav1.InstanceStateShuttingDown, koalav1.InstanceStateTerminated:
 			return nil, incorrectState(inst.EC2ID(), "stopped")
 		}
@@ -190,14 +190,14 @@ func (h *Handlers) terminate(ctx context.Context, c *action.Call, idList []strin
 func (h *Handlers) changeStates(ctx context.Context, insts []*koalav1.Instance, want koalav1.InstanceDesiredState) (protocol.Body, error) {
 	out := &stateChangeResponse{}
 	for _, inst := range insts {
-		previous := displayState(inst)
+		previous := inst.DisplayState()
 		if err := h.setDesiredState(ctx, inst, want); err != nil {
 			return nil, err
 		}
 		out.InstancesSet = append(out.InstancesSet, stateChangeXML{
 			InstanceID:    inst.EC2ID(),
 			PreviousState: stateOf(previous),
-			CurrentState:  stateOf(displayState(inst)),
+			CurrentState:  stateOf(inst.DisplayState()),
 		})
 	}
 	return out, nil
@@ -209,14 +209,14 @@ func (h *Handlers) reboot(ctx context.Context, c *action.Call, idList []string) 
 		return nil, err
 	}
 	for _, inst := range insts {
-		if s := displayState(inst); s == koalav1.InstanceStateTerminated || s == koalav1.InstanceStateShuttingDown {
+		if s := inst.DisplayState(); s == koalav1.InstanceStateTerminated || s == koalav1.InstanceStateShuttingDown {
 			return nil, incorrectState(inst.EC2ID(), "rebooted")
 		}
 	}
 	now := h.Now().UTC().Format("2006-01-02T15:04:05.000000000Z")
 	for _, inst := range insts {
 		// EC2 ignores a reboot of an instance that is not running; so does the operator.
-		if displayState(inst) != koalav1.InstanceStateRunning {
+		if inst.DisplayState() != koalav1.InstanceStateRunning {
 			continue
 		}
 		patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, koalav1.RebootRequestedAnnotation, now))
