@@ -3,6 +3,8 @@ package operator
 import (
 	"encoding/json"
 	"fmt"
+	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -65,6 +67,34 @@ func nthInstance(files map[string]string, n int) map[string]string {
 	return out
 }
 
+// instanceFiles are the named files of testdata/instance, by name.
+func instanceFiles(b *testing.B, names iter.Seq[string]) map[string]string {
+	files := map[string]string{}
+	for name := range names {
+		data, err := os.ReadFile(filepath.Join("testdata", "instance", name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		files[name] = string(data)
+	}
+	return files
+}
+
+// reportHeapPerInstance runs fill, which makes b.N instances' worth of what is
+// measured, and reports by how much it grew the heap per instance, between collections.
+// The caller keeps what fill made alive until after.
+func reportHeapPerInstance(b *testing.B, fill func()) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	fill()
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "B/instance")
+}
+
 // transform is the operator cache's transform of obj's kind.
 func transform(opts cache.Options, obj client.Object) (any, error) {
 	for kind, by := range opts.ByObject {
@@ -80,41 +110,28 @@ func transform(opts cache.Options, obj client.Object) (any, error) {
 // claim, VM, VMI, DataVolume and claim), decoded and transformed as the cache does.
 // Not counted: the cache's indexes and the informers' bookkeeping.
 func BenchmarkOperatorCacheBytesPerInstance(b *testing.B) {
-	files := map[string]string{}
-	for name := range instanceObjects {
-		data, err := os.ReadFile(filepath.Join("testdata", "instance", name))
-		if err != nil {
-			b.Fatal(err)
-		}
-		files[name] = string(data)
-	}
+	files := instanceFiles(b, maps.Keys(instanceObjects))
 	opts := OperatorCacheOptions()
 	inputs := make([]map[string]string, b.N)
 	for n := range inputs {
 		inputs[n] = nthInstance(files, n)
 	}
 	held := make([]any, 0, b.N*len(files))
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	b.ResetTimer()
-	for n := 0; n < b.N; n++ {
-		for name, mk := range instanceObjects {
-			obj := mk()
-			if err := json.Unmarshal([]byte(inputs[n][name]), obj); err != nil {
-				b.Fatalf("%s: %v", name, err)
+	reportHeapPerInstance(b, func() {
+		for n := 0; n < b.N; n++ {
+			for name, mk := range instanceObjects {
+				obj := mk()
+				if err := json.Unmarshal([]byte(inputs[n][name]), obj); err != nil {
+					b.Fatalf("%s: %v", name, err)
+				}
+				out, err := transform(opts, obj)
+				if err != nil {
+					b.Fatal(err)
+				}
+				held = append(held, out)
 			}
-			out, err := transform(opts, obj)
-			if err != nil {
-				b.Fatal(err)
-			}
-			held = append(held, out)
 		}
-	}
-	b.StopTimer()
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "B/instance")
+	})
 	runtime.KeepAlive(held)
 	runtime.KeepAlive(inputs) // made before the first reading: not counted
 }

@@ -3,8 +3,7 @@ package operator
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"maps"
 	"runtime"
 	"testing"
 
@@ -63,14 +62,7 @@ func BenchmarkOperatorIndexBytesPerInstance(b *testing.B) {
 		stores[name] = inf.(toolscache.SharedIndexInformer).GetIndexer()
 	}
 
-	files := map[string]string{}
-	for name := range indexed {
-		data, err := os.ReadFile(filepath.Join("testdata", "instance", name))
-		if err != nil {
-			b.Fatal(err)
-		}
-		files[name] = string(data)
-	}
+	files := instanceFiles(b, maps.Keys(indexed))
 	objs := make([]map[string]client.Object, b.N)
 	for n := range objs {
 		objs[n] = map[string]client.Object{}
@@ -85,21 +77,15 @@ func BenchmarkOperatorIndexBytesPerInstance(b *testing.B) {
 			objs[n][name] = obj
 		}
 	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	b.ResetTimer()
-	for n := 0; n < b.N; n++ {
-		for name, obj := range objs[n] {
-			if err := stores[name].Add(obj); err != nil {
-				b.Fatal(err)
+	reportHeapPerInstance(b, func() {
+		for n := 0; n < b.N; n++ {
+			for name, obj := range objs[n] {
+				if err := stores[name].Add(obj); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
-	}
-	b.StopTimer()
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "B/instance")
+	})
 	runtime.KeepAlive(stores)
 	runtime.KeepAlive(objs) // decoded before the first reading: not counted
 }
