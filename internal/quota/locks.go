@@ -19,3 +19,15 @@ func (l *Locks) Lock(namespace string) (unlock func()) {
 	mu.Lock()
 	return mu.Unlock
 }
+
+// CheckLocked runs check with the account's lock held. When check passes the lock
+// stays held until unlock, so that the creation the check allowed is counted before
+// the next check; when it fails the lock is released and check's error returned.
+func (l *Locks) CheckLocked(namespace string, check func() error) (unlock func(), err error) {
+	unlock = l.Lock(namespace)
+	if err := check(); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
+}

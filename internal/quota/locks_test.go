@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -38,4 +39,29 @@ func TestANilLocksLocksNothing(t *testing.T) {
 	var l *Locks
 	l.Lock("acct-a")
 	l.Lock("acct-a")() // would block forever if it locked
+}
+
+func TestACheckUnderTheLockKeepsItOnlyWhenItPasses(t *testing.T) {
+	var l Locks
+	refused := errors.New("over the limit")
+	unlock, err := l.CheckLocked("acct-a", func() error { return refused })
+	if !errors.Is(err, refused) || unlock != nil {
+		t.Fatalf("a failed check gave %v and an unlock %v, want its error and none", err, unlock != nil)
+	}
+	// Released: this would block forever otherwise.
+	l.Lock("acct-a")()
+
+	unlock, err = l.CheckLocked("acct-a", func() error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{})
+	go func() { l.Lock("acct-a")(); close(got) }()
+	select {
+	case <-got:
+		t.Fatal("the lock was released after a check that passed")
+	case <-time.After(50 * time.Millisecond):
+	}
+	unlock()
+	<-got
 }

@@ -298,7 +298,7 @@ func (h *Handlers) modifyAttribute(ctx context.Context, c *action.Call, m modifi
 
 // checkGroups refuses groups that are not groups of the instance's VPC, as EC2 does.
 func (h *Handlers) checkGroups(ctx context.Context, c *action.Call, inst *koalav1.Instance, groups []string) error {
-	if inst.DisplayState() == koalav1.InstanceStateTerminated || inst.DisplayState() == koalav1.InstanceStateShuttingDown {
+	if s := inst.DisplayState(); s == koalav1.InstanceStateTerminated || s == koalav1.InstanceStateShuttingDown {
 		return protocol.Errorf(protocol.CodeIncorrectInstanceState, "The instance '%s' is not in a state from which it can be modified.", inst.EC2ID())
 	}
 	vpcID := inst.Status.VPCID

@@ -338,22 +338,23 @@ func (h *Handlers) lockUsage(ctx context.Context, c *action.Call) (used *quota.U
 	if !quota.Limited(q) && q.VolumeGiB == nil {
 		return nil, func() {}, nil
 	}
-	unlock = h.QuotaLocks.Lock(c.Account.Namespace)
-	if !quota.Limited(q) {
-		return nil, unlock, nil
-	}
-	types, err := h.catalog(ctx)
-	if err != nil {
-		unlock()
-		return nil, nil, err
-	}
-	insts, err := h.Store.Instances(ctx, c.Account)
-	if err != nil {
-		unlock()
-		return nil, nil, err
-	}
-	u := quota.InstanceUsage(insts, types)
-	return &u, unlock, nil
+	unlock, err = h.QuotaLocks.CheckLocked(c.Account.Namespace, func() error {
+		if !quota.Limited(q) {
+			return nil
+		}
+		types, err := h.catalog(ctx)
+		if err != nil {
+			return err
+		}
+		insts, err := h.Store.Instances(ctx, c.Account)
+		if err != nil {
+			return err
+		}
+		u := quota.InstanceUsage(insts, types)
+		used = &u
+		return nil
+	})
+	return used, unlock, err
 }
 
 // catalog is the EC2 view of every instance type, by name.

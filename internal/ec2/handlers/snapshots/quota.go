@@ -8,7 +8,7 @@ import (
 	"github.com/koala-dev/koala/internal/quota"
 )
 
-// SnapshotLister is what CheckQuota reads.
+// SnapshotLister is what LockQuota reads.
 type SnapshotLister interface {
 	Snapshots(ctx context.Context, acct store.Account) ([]koalav1.Snapshot, error)
 }
@@ -22,15 +22,14 @@ func LockQuota(ctx context.Context, s SnapshotLister, locks *quota.Locks, acct s
 	if acct.Quotas.Snapshots == nil || n == 0 {
 		return func() {}, nil
 	}
-	unlock = locks.Lock(acct.Namespace)
-	snaps, err := s.Snapshots(ctx, acct)
-	if err != nil {
-		unlock()
-		return nil, err
-	}
-	if exceeded := quota.CheckSnapshots(acct.Quotas, quota.SnapshotCount(snaps), n); exceeded != nil {
-		unlock()
-		return nil, exceeded
-	}
-	return unlock, nil
+	return locks.CheckLocked(acct.Namespace, func() error {
+		snaps, err := s.Snapshots(ctx, acct)
+		if err != nil {
+			return err
+		}
+		if exceeded := quota.CheckSnapshots(acct.Quotas, quota.SnapshotCount(snaps), n); exceeded != nil {
+			return exceeded
+		}
+		return nil
+	})
 }

@@ -18,15 +18,14 @@ func (h *Handlers) lockVolumeQuota(ctx context.Context, c *action.Call, except s
 	if q.VolumeGiB == nil {
 		return func() {}, nil
 	}
-	unlock = h.QuotaLocks.Lock(c.Account.Namespace)
-	vols, err := h.Store.Volumes(ctx, c.Account)
-	if err != nil {
-		unlock()
-		return nil, err
-	}
-	if exceeded := quota.CheckVolumeGiB(q, quota.VolumeGiB(vols, except), gib); exceeded != nil {
-		unlock()
-		return nil, exceeded
-	}
-	return unlock, nil
+	return h.QuotaLocks.CheckLocked(c.Account.Namespace, func() error {
+		vols, err := h.Store.Volumes(ctx, c.Account)
+		if err != nil {
+			return err
+		}
+		if exceeded := quota.CheckVolumeGiB(q, quota.VolumeGiB(vols, except), gib); exceeded != nil {
+			return exceeded
+		}
+		return nil
+	})
 }
