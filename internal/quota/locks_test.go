@@ -22,10 +22,8 @@ func TestAnAccountsLockExcludesItsOwnCallsButNotOtherAccounts(t *testing.T) {
 	// The same account waits until the lock is released.
 	got := make(chan struct{})
 	go func() { l.Lock("acct-a")(); close(got) }()
-	select {
-	case <-got:
+	if !stillWaiting(got) {
 		t.Fatal("acct-a's second call did not wait for the first")
-	case <-time.After(50 * time.Millisecond):
 	}
 	unlock()
 	select {
@@ -57,11 +55,19 @@ func TestACheckUnderTheLockKeepsItOnlyWhenItPasses(t *testing.T) {
 	}
 	got := make(chan struct{})
 	go func() { l.Lock("acct-a")(); close(got) }()
-	select {
-	case <-got:
+	if !stillWaiting(got) {
 		t.Fatal("the lock was released after a check that passed")
-	case <-time.After(50 * time.Millisecond):
 	}
 	unlock()
 	<-got
+}
+
+// stillWaiting reports whether done is still open a moment later.
+func stillWaiting(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return false
+	case <-time.After(50 * time.Millisecond):
+		return true
+	}
 }
