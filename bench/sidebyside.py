@@ -526,6 +526,10 @@ def operator_lines(op):
         *([f"| day 2: {op['day2_instances']} instances stopped and started again, all others running: instance reconcile "
            f"p50 / p99 ({op['day2_reconciles']:.0f} reconciles, {op['day2_reconcile_errors']:.0f} errors) | "
            f"{fmt(op['day2_reconcile_p50'], 's')} / {fmt(op['day2_reconcile_p99'], 's')} |"] if "day2_reconcile_p99" in op else []),
+        *([f"| day 2, paced: {op['paced_instances']} other instances stopped one per call, {op['paced_rate']} calls a second, "
+           f"then started again alike: instance reconcile p50 / p99 ({op['paced_reconciles']:.0f} reconciles, "
+           f"{op['paced_reconcile_errors']:.0f} errors) | "
+           f"{fmt(op['paced_reconcile_p50'], 's')} / {fmt(op['paced_reconcile_p99'], 's')} |"] if "paced_reconcile_p99" in op else []),
         *([f"| operator restarted with {op['launched']} instances: its resync of every instance took | {fmt(op['restart_resync'], 's')} |",
            f"| restart: instance reconcile p50 / p99 over the resync ({op['restart_reconciles']:.0f} reconciles) | "
            f"{fmt(op['restart_reconcile_p50'], 's')} / {fmt(op['restart_reconcile_p99'], 's')} |",
