@@ -50,6 +50,11 @@ func TestRunInstancesLaunchesOneInstanceWithTheKeyUserDataTagsAndZoneAsked(t *te
 	g.Expect(aws.ToString(inst.RootDeviceName)).To(Equal("/dev/xvda"))
 	g.Expect(inst.Architecture).To(Equal(types.ArchitectureValuesX8664))
 
+	// What the launch made is there to read as soon as it has answered: the instance
+	// and its root volume (the endpoint waits for its cache once, after its last write).
+	g.Expect(aws.ToString(a.describe(g, id).InstanceId)).To(Equal(id))
+	g.Expect(a.volumesOf(g, id)).To(HaveKey("/dev/xvda"), "the root volume, read right after the launch")
+
 	attr, err := a.EC2.DescribeInstanceAttribute(a.ctx, &ec2.DescribeInstanceAttributeInput{
 		InstanceId: aws.String(id), Attribute: types.InstanceAttributeNameUserData})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -183,6 +183,24 @@ func (s *Store) Create(ctx context.Context, obj client.Object) error {
 	return nil
 }
 
+// CreateUnawaited writes a new object as Create does, without waiting for the cache: for
+// a request that makes several objects, one after the other, and calls Await for them
+// all once its last write is out, so that the cache's lag is waited for once, not once
+// per write.
+func (s *Store) CreateUnawaited(ctx context.Context, obj client.Object) error {
+	if err := s.client.Create(ctx, obj); err != nil {
+		return QuotaError(obj, err)
+	}
+	return nil
+}
+
+// Await waits until the cache has the writes of objs (as Create waits for its own).
+func (s *Store) Await(ctx context.Context, objs ...client.Object) {
+	for _, obj := range objs {
+		s.await(ctx, obj, false)
+	}
+}
+
 // Patch patches an object and waits until the cache has the result.
 func (s *Store) Patch(ctx context.Context, obj client.Object, patch client.Patch) error {
 	if err := s.client.Patch(ctx, obj, patch); err != nil {
@@ -256,6 +274,8 @@ func awaitInterval(elapsed time.Duration) time.Duration {
 // Writer is the write side, for handlers.
 type Writer interface {
 	Create(ctx context.Context, obj client.Object) error
+	CreateUnawaited(ctx context.Context, obj client.Object) error
+	Await(ctx context.Context, objs ...client.Object)
 	Patch(ctx context.Context, obj client.Object, patch client.Patch) error
 	Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error
 	Direct() client.Client

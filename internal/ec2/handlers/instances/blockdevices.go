@@ -127,7 +127,9 @@ func (h *Handlers) checkLaunchVolumes(ctx context.Context, c *action.Call, in ru
 
 // createLaunchVolumes creates the volumes of the i-th instance of a launch, before the
 // instance. With a client token their IDs derive from it, so a retried launch finds
-// them instead of making them again.
+// them instead of making them again. The caller awaits them in the endpoint's cache
+// (Store.Await) once the instance is written: only the operator must find them before
+// the instance, and its cache is not ours.
 func (h *Handlers) createLaunchVolumes(ctx context.Context, c *action.Call, in runInput, inst *koalav1.Instance, reservation string, i int) ([]*koalav1.Volume, error) {
 	img, err := h.Store.Image(ctx, c.Account, in.imageID)
 	if err != nil {
@@ -164,7 +166,7 @@ func (h *Handlers) createLaunchVolumes(ctx context.Context, c *action.Call, in r
 		v.Annotations = map[string]string{koalav1.IDAnnotation: id}
 		v.Finalizers = []string{volumeFinalizer}
 		v.Spec.Tags = in.volumeTags
-		if err := h.Store.Create(ctx, v); err != nil {
+		if err := h.Store.CreateUnawaited(ctx, v); err != nil {
 			if apierrors.IsAlreadyExists(err) && in.clientToken != "" {
 				continue // the first request with the token made it
 			}

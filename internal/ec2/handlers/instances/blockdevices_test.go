@@ -33,7 +33,7 @@ func (s *launchStore) NodeLabels(context.Context) ([]map[string]string, error) {
 	}, nil
 }
 
-func (s *launchStore) Create(_ context.Context, obj client.Object) error {
+func (s *launchStore) CreateUnawaited(_ context.Context, obj client.Object) error {
 	s.created = append(s.created, obj.(*koalav1.Volume))
 	return nil
 }

@@ -508,8 +508,14 @@ func (h *Handlers) launchOne(ctx context.Context, c *action.Call, in runInput, n
 		inst.Status.PrivateIPAddress = address
 	}
 	status := inst.Status
-	err = h.Store.Create(ctx, inst)
+	err = h.Store.CreateUnawaited(ctx, inst)
 	if err == nil {
+		// The volumes' watch events came while the instance was being written: the
+		// wait for them ends at once, and a launch waits for the cache once.
+		h.Store.Await(ctx, inst)
+		for _, v := range vols {
+			h.Store.Await(ctx, v)
+		}
 		inst.Status = status
 		return inst, nil
 	}
