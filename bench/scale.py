@@ -3,10 +3,10 @@ HTTP), each describe run a few times on Koala and once on moto, whose DescribeIn
 of 10,000 instances takes minutes per page of 1,000.
 
 Koala goes first and alone: its launches, the operator's figures once every instance
-runs (or at --settle-deadline; the table says how many ran by then), its describes, a
-two day-2 phases while all the others run (a batch stopped and started again, one
-call for the whole batch; then another batch, one instance per call at a steady pace)
-and a restart of the operator (its resync of every instance). Then moto: its launches and
+runs (or at --settle-deadline; the table says how many ran by then), its describes,
+two day-2 phases while all the others run (a batch stopped and started again, one call
+for the whole batch; then another batch, one instance per call at a steady pace) and a
+restart of the operator (its resync of every instance). Then moto: its launches and
 describes, each with a time limit (--moto-timeout): a call cut by it is reported as a
 lower bound ("> limit"), and the ratio too. Where moto is timed on its first page only,
 the table says so and the ratio compares it with Koala's whole paginated answer: a
