@@ -21,6 +21,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/koala-dev/koala/internal/scheme"
@@ -101,6 +102,14 @@ func Run(ctx context.Context, restCfg *rest.Config, opts RunOptions) error {
 		return err
 	}
 
+	// How long the API server takes to answer the operator, by verb: a reconcile that
+	// writes waits for it, so this tells a slow API server from a slow operator.
+	// Process-wide (client-go's own hook), so registered here, where the process is the
+	// operator alone, and not in Setup, which shares a process with others in tests
+	// and in the local stack.
+	ctrlmetrics.RegisterRESTClientMetricsWithOptions(ctrlmetrics.RESTClientMetricsOptions{DurationBuckets: apiLatencyBuckets},
+		ctrlmetrics.MetricRequestLatency)
+
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                        scheme.New(),
 		Cache:                         OperatorCacheOptions(),
@@ -132,6 +141,11 @@ func Run(ctx context.Context, restCfg *rest.Config, opts RunOptions) error {
 	}
 	return nil
 }
+
+// apiLatencyBuckets are those of the reconcile durations (controller-runtime's) up to a
+// second, then client-go's: a write the operator waits for takes a few milliseconds on
+// a quiet API server, and client-go's buckets start at 5 ms.
+var apiLatencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60}
 
 // waitForPrerequisites checks the prerequisites now and every interval until they are
 // all served, reporting each change. Meanwhile it serves the probes itself: alive, not

@@ -142,5 +142,13 @@ func TestTheEndpointAndOperatorMetricsShowRequestsByActionAndErrorCodeInstancesV
 		g.Expect(op).To(HaveKey(`controller_runtime_reconcile_errors_total{controller="instance"}`))
 		g.Expect(op).To(HaveKeyWithValue(`controller_runtime_reconcile_total{controller="instance",result="success"}`, BeNumerically(">=", 1)))
 		g.Expect(op).To(HaveKey(`controller_runtime_reconcile_time_seconds_bucket{controller="instance",le="0.1"}`))
+		// The API server's answers to the operator's writes, which its reconciles wait for.
+		var writes []float64
+		for k, v := range op {
+			if strings.HasPrefix(k, "rest_client_request_duration_seconds_count{") && strings.Contains(k, `verb="POST"`) {
+				writes = append(writes, v)
+			}
+		}
+		g.Expect(writes).To(ContainElement(BeNumerically(">=", 1)), "the operator's POSTs (its VirtualMachines) timed by verb")
 	}, waitFor).Should(Succeed(), "operator output:\n%s", operator.out)
 }
